@@ -1,0 +1,1 @@
+"""Build, release and grade the Depth-vs-width nbgrader course."""

@@ -1,0 +1,41 @@
+"""What nbgrader needs from course.yml, as a traitlets configuration."""
+from __future__ import annotations
+
+import os
+import re
+
+from traitlets.config import Config
+
+from .settings import Course
+
+
+def benign_stderr_pattern(warning_names: tuple[str, ...]) -> str:
+    """A regex matching a stderr text made only of Python warnings of these categories.
+
+    A warning is printed as `file:line: Category: message` followed by indented source lines.
+    IgnorePattern drops a whole stderr output when the pattern matches, so it is anchored to the
+    whole text: output with anything else in it still counts against the cell.
+    """
+    names = "|".join(re.escape(name) for name in warning_names)
+    warning = rf"[^\n]*: (?:{names}): [^\n]*(?:\n|\Z)(?:[ \t]+[^\n]*(?:\n|\Z))*"
+    return rf"\A(?:{warning})+\Z"
+
+
+def configure_nbgrader(c: Config, course: Course) -> None:
+    c.CourseDirectory.root = str(course.root)
+    c.CourseDirectory.course_id = course.course_id
+    c.CourseDirectory.db_assignments = [dict(name=course.assignment_id)]
+
+    # Kernels inherit this process's environment: grade at the small training budget unless the
+    # caller chose one (e.g. DVW_BUDGET=1 nbgrader autograde ... for a full-budget grading).
+    for name, value in course.grading_env.items():
+        os.environ.setdefault(name, value)
+
+    c.Execute.timeout = course.cell_timeout
+    # Restore deleted test cells instead of leaving them for manual grading.
+    c.OverwriteCells.add_missing_cells = True
+    if course.benign_stderr_warnings:
+        c.IgnorePattern.enabled = True
+        c.IgnorePattern.pattern = benign_stderr_pattern(course.benign_stderr_warnings)
+    c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
