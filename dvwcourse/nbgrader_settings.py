@@ -4,8 +4,10 @@ from __future__ import annotations
 import os
 import re
 
+from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, OverwriteCells, OverwriteKernelspec
 from traitlets.config import Config
 
+from .preprocessors import DeduplicateGradeIds
 from .settings import Course
 
 
@@ -32,8 +34,11 @@ def configure_nbgrader(c: Config, course: Course) -> None:
         os.environ.setdefault(name, value)
 
     c.Execute.timeout = course.cell_timeout
-    # Restore deleted test cells instead of leaving them for manual grading.
+    # Restore deleted test cells instead of leaving them for manual grading, and survive duplicated ones.
     c.OverwriteCells.add_missing_cells = True
+    c.Autograde.sanitize_preprocessors = [
+        ClearOutput, DeduplicateGradeIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata,
+    ]
     if course.benign_stderr_warnings:
         c.IgnorePattern.enabled = True
         c.IgnorePattern.pattern = benign_stderr_pattern(course.benign_stderr_warnings)

@@ -1,0 +1,128 @@
+"""Grading with real nbgrader (autograde, feedback, CSV export) on sample and tampered submissions."""
+from __future__ import annotations
+
+import copy
+import csv
+import json
+
+import nbformat
+import pytest
+
+from conftest import copy_course
+from dvwcourse import grading
+from dvwcourse.samples import fill_answers, sample_answers
+
+FUNCTIONS = ["get_num_params", "initialize_layers", "make_data", "train_model", "compute_loss"]
+
+
+def is_test(cell) -> bool:
+    nbg = cell.metadata.get("nbgrader", {})
+    return nbg.get("grade") and not nbg.get("solution")
+
+
+def edit_tests(nb):
+    for cell in nb.cells:
+        if is_test(cell):
+            cell.source = "pass"
+    return nb
+
+
+def delete_tests(nb):
+    nb.cells = [c for c in nb.cells if not is_test(c)]
+    return nb
+
+
+def duplicate_tests(nb):
+    cells = []
+    for cell in nb.cells:
+        cells.append(cell)
+        if is_test(cell):
+            twin = copy.deepcopy(cell)
+            twin.source = "pass"
+            cells.append(twin)
+    nb.cells = cells
+    return nb
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """A course copy with a batch of submissions, autograded once for all tests of this module."""
+    course = copy_course(tmp_path_factory.mktemp("course"))
+    from dvwcourse.release import build_release
+
+    build_release(course)
+    release = nbformat.read(course.release_notebook, as_version=4)
+    correct = sample_answers(course, "alternative_solutions")
+    mistakes = sample_answers(course, "mistakes")
+    submissions = {
+        "correct": fill_answers(release, correct, "test"),
+        "blank": fill_answers(release, {}, "test"),
+        "blank_tests_edited": edit_tests(fill_answers(release, {}, "test")),
+        "blank_tests_deleted": delete_tests(fill_answers(release, {}, "test")),
+        "blank_tests_duplicated": duplicate_tests(fill_answers(release, {}, "test")),
+        "mistakes_tests_edited": edit_tests(fill_answers(release, {**correct, **mistakes}, "test")),
+    }
+    for function in FUNCTIONS:
+        submissions[f"mistake_{function}"] = fill_answers(release, {**correct, function: mistakes[function]}, "test")
+    for student, nb in submissions.items():
+        path = course.submitted_notebook(student)
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(nb), encoding="utf-8")  # as submitted: duplicates and all
+    students = list(submissions)
+    outcomes = {o.student: o for o in grading.autograde(course, students)}
+    rows = {row["student"]: row for row in grading.score_table(course, students)}
+    return course, outcomes, rows
+
+
+def auto_scores(course, row):
+    return {name: row[name] for name in course.points if name.startswith("test_")}
+
+
+def test_every_submission_is_graded(graded):
+    _, outcomes, _ = graded
+    assert all(o.graded for o in outcomes.values()), {s: o.error for s, o in outcomes.items() if not o.graded}
+
+
+def test_correct_submission_written_differently_gets_every_point(graded):
+    course, _, rows = graded
+    assert auto_scores(course, rows["correct"]) == {k: v for k, v in course.points.items() if k.startswith("test_")}
+    assert rows["correct"]["auto_score"] == rows["correct"]["auto_max"] == 24
+
+
+def test_untouched_release_gets_nothing(graded):
+    course, _, rows = graded
+    assert set(auto_scores(course, rows["blank"]).values()) == {0}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_one_wrong_function_loses_its_points_only(graded, function):
+    course, _, rows = graded
+    scores = auto_scores(course, rows[f"mistake_{function}"])
+    lost = {name for name, score in scores.items() if score < course.points[name]}
+    assert lost == {f"test_{function}"}
+    assert scores[f"test_{function}"] == 0
+
+
+@pytest.mark.parametrize("student", ["blank_tests_edited", "blank_tests_deleted", "blank_tests_duplicated"])
+def test_tampering_with_test_cells_gains_nothing(graded, student):
+    course, _, rows = graded
+    assert set(auto_scores(course, rows[student]).values()) == {0}
+    restored = nbformat.read(course.autograded_notebook(student), as_version=4)
+    assert sum(1 for c in restored.cells if is_test(c)) == 11  # every test is back, with its own source
+
+
+def test_editing_tests_does_not_hide_wrong_functions(graded):
+    course, _, rows = graded
+    scores = auto_scores(course, rows["mistakes_tests_edited"])
+    assert all(scores[f"test_{f}"] == 0 for f in FUNCTIONS)
+
+
+def test_feedback_and_csv_export(graded, tmp_path):
+    course, _, _ = graded
+    assert grading.generate_feedback(course, ["correct", "blank"]) == []
+    html = (course.root / "feedback" / "correct" / course.assignment_id / f"{course.notebook}.html").read_text()
+    assert "test_get_num_params" in html or "get_num_params" in html
+    exported = grading.export_grades(course, tmp_path / "grades.csv")
+    rows = {r["student_id"]: r for r in csv.DictReader(exported.open())}
+    assert float(rows["correct"]["score"]) == 24 and float(rows["blank"]["score"]) == 0
+    assert float(rows["correct"]["max_score"]) == sum(course.points.values())
