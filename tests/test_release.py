@@ -88,7 +88,7 @@ def test_visible_tests_are_released_verbatim(notebooks):
     assert len(tests) == 11
     for cell_id, cell in tests.items():
         assert released[cell_id].strip() == cell.source.split(HIDDEN)[0].strip()
-        assert "assert" in released[cell_id]
+        assert "check(" in released[cell_id]
 
 
 def test_nbgrader_metadata_validates(notebooks):
