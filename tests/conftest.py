@@ -57,7 +57,7 @@ def run_cells(path: Path, cell_ids: list[str], namespace: dict | None = None) ->
     return namespace
 
 
-SETUP_CELLS = ["setup_imports", "setup_seed", "setup_plots", "make_mlp"]
+SETUP_CELLS = ["setup_imports", "setup_seed", "setup_compare", "setup_checks", "setup_plots", "make_mlp"]
 FUNCTION_CELLS = ["get_num_params", "initialize_layers", "make_data", "train_model", "compute_loss"]
 
 
