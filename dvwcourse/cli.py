@@ -6,7 +6,10 @@ import sys
 from pathlib import Path
 
 from . import grading
+from .inputs import find_submissions
 from .release import build_release
+from .results import reason, score_table, write_grades_csv
+from .safegrade import Grader
 from .samples import write_sample_submissions
 from .settings import Course, CourseError, load_course
 from .validation import validate_notebook
@@ -29,30 +32,46 @@ def cmd_validate(course: Course, args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def grade_and_report(course: Course, students: list[str], csv_path: Path) -> int:
+def nbgrader_grade(course: Course, students: list[str], csv_path: Path) -> int:
+    """Stock nbgrader autograde (student code and tests in one kernel, unsandboxed)."""
     if not students:
         print(f"No submissions found under {course.root / 'submitted'}", file=sys.stderr)
         return 1
     outcomes = grading.autograde(course, students)
-    graded = [o.student for o in outcomes if o.graded]
-    feedback_failed = grading.generate_feedback(course, graded)
+    feedback_failed = grading.generate_feedback(course, [o.student for o in outcomes if o.graded])
     grading.export_grades(course, csv_path)
     print(grading.format_score_table(course, grading.score_table(course, students)))
-    for outcome in outcomes:
-        print(f"{outcome.student}: {'graded' if outcome.graded else 'NOT GRADED'} in {outcome.seconds:.1f} s"
-              + (f" ({outcome.error.splitlines()[-1]})" if outcome.error else ""))
-    for student in feedback_failed:
-        print(f"{student}: feedback could not be generated")
-    print(f"Grades: {csv_path}; feedback: {course.root / 'feedback'}")
-    not_graded = [o.student for o in outcomes if not o.graded]
+    not_graded = [o.student for o in outcomes if not o.graded] + feedback_failed
     if not_graded:
         print(f"Could not grade: {', '.join(not_graded)}", file=sys.stderr)
-    return 1 if not_graded or feedback_failed else 0
+    return 1 if not_graded else 0
+
+
+def safe_grade(course: Course, source: Path | None, csv_path: Path, force: bool) -> int:
+    submissions = find_submissions(course, source)
+    if not submissions:
+        print(f"No submissions found in {source or course.root / 'submitted'}", file=sys.stderr)
+        return 1
+    grader = Grader(course)
+    print(f"Grading {len(submissions)} submissions, {grader.launcher.description}.")
+    reports = grader.grade_all(submissions, force=force)
+    write_grades_csv(reports, csv_path)
+    print(score_table(reports))
+    print(f"Grades: {csv_path}; feedback: {course.root / 'feedback'}; graded notebooks: {course.root / 'autograded'}")
+    for report in reports:
+        if report.status != "graded" or report.flags:
+            print(f"  {report.student}: {report.status}: {reason(report)}")
+    failed = [r.student for r in reports if not r.graded]
+    if failed:
+        print(f"Could not grade {len(failed)} submissions: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_grade(course: Course, args: argparse.Namespace) -> int:
-    students = args.students or grading.submitted_students(course)
-    return grade_and_report(course, students, Path(args.csv))
+    if args.engine == "nbgrader":
+        students = [s.student for s in find_submissions(course, args.source)]
+        return nbgrader_grade(course, students, Path(args.csv))
+    return safe_grade(course, args.source, Path(args.csv), args.force)
 
 
 def cmd_demo(course: Course, args: argparse.Namespace) -> int:
@@ -60,7 +79,7 @@ def cmd_demo(course: Course, args: argparse.Namespace) -> int:
     print(f"Release written: {course.release_notebook}")
     students = write_sample_submissions(course)
     print(f"Sample submissions written for: {', '.join(students)}")
-    return grade_and_report(course, students, Path(args.csv))
+    return safe_grade(course, None, Path(args.csv), force=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,9 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     validate = commands.add_parser("validate", help="run notebooks and fail (exit 1) if any test cell fails")
     validate.add_argument("notebooks", nargs="+")
     validate.set_defaults(run=cmd_validate)
-    grade = commands.add_parser("grade", help="autograde submitted/, write feedback and grades.csv")
-    grade.add_argument("students", nargs="*", help="students to grade (default: all under submitted/)")
+    grade = commands.add_parser("grade", help="grade submissions safely; write feedback and grades.csv")
+    grade.add_argument("source", nargs="?", type=Path, default=None,
+                       help="a notebook, a folder of <student>.ipynb, nbgrader's submitted/ layout, or an LMS zip (default: submitted/)")
     grade.add_argument("--csv", default="grades.csv")
+    grade.add_argument("--force", action="store_true", help="regrade submissions that did not change")
+    grade.add_argument("--engine", choices=["safe", "nbgrader"], default="safe",
+                       help="safe (default): sandboxed, values judged by the grader; nbgrader: stock nbgrader autograde")
     grade.set_defaults(run=cmd_grade)
     demo = commands.add_parser("demo", help="release, write sample submissions, grade them")
     demo.add_argument("--csv", default="grades.csv")

@@ -42,5 +42,6 @@ def configure_nbgrader(c: Config, course: Course) -> None:
     if course.benign_stderr_warnings:
         c.IgnorePattern.enabled = True
         c.IgnorePattern.pattern = benign_stderr_pattern(course.benign_stderr_warnings)
+    c.FileNameCollectorPlugin.named_regexp = course.zip_filename_regexp
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

@@ -12,6 +12,18 @@ class CourseError(Exception):
 
 
 @dataclass(frozen=True)
+class SandboxSettings:
+    enabled: bool
+    cell_seconds: int
+    notebook_seconds: int
+    memory_bytes: int
+    max_processes: int
+    max_output_bytes_per_cell: int
+    max_file_bytes: int
+    scratch_tmpfs_bytes: int
+
+
+@dataclass(frozen=True)
 class Course:
     root: Path
     course_id: str
@@ -24,6 +36,9 @@ class Course:
     grading_budget: float
     cell_timeout: int
     benign_stderr_warnings: tuple[str, ...]
+    sandbox: "SandboxSettings"
+    show_hidden_test_source: bool
+    zip_filename_regexp: str
 
     @property
     def source_notebook(self) -> Path:
@@ -59,7 +74,7 @@ def load_course(root: Path | None = None) -> Course:
     path = root / "course.yml"
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        assignment, budget, limits = raw["assignment"], raw["budget"], raw["limits"]
+        assignment, budget, limits, sandbox = raw["assignment"], raw["budget"], raw["limits"], raw["sandbox"]
         return Course(
             root=root,
             course_id=str(raw["course_id"]),
@@ -72,6 +87,18 @@ def load_course(root: Path | None = None) -> Course:
             grading_budget=float(budget["grading"]),
             cell_timeout=int(limits["cell_timeout_seconds"]),
             benign_stderr_warnings=tuple(str(w) for w in raw.get("benign_stderr_warnings", [])),
+            sandbox=SandboxSettings(
+                enabled=bool(sandbox["enabled"]),
+                cell_seconds=int(limits["cell_timeout_seconds"]),
+                notebook_seconds=int(sandbox["notebook_timeout_seconds"]),
+                memory_bytes=int(sandbox["memory_bytes"]),
+                max_processes=int(sandbox["max_processes"]),
+                max_output_bytes_per_cell=int(sandbox["max_output_bytes_per_cell"]),
+                max_file_bytes=int(sandbox["max_file_bytes"]),
+                scratch_tmpfs_bytes=int(sandbox["scratch_tmpfs_bytes"]),
+            ),
+            show_hidden_test_source=bool(raw.get("feedback", {}).get("show_hidden_test_source", False)),
+            zip_filename_regexp=str(raw["zip_filename_regexp"]),
         )
     except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as error:
         raise CourseError(f"{path}: invalid settings ({type(error).__name__}: {error})") from error

@@ -1,0 +1,84 @@
+"""Turn a submitted file into the notebook that is graded: the master's cells, the student's answers.
+
+Only the text of the student's answer cells (found by nbgrader grade_id) is taken from the
+submission. Everything else, the locked cells, the test cells, their metadata and the kernel, comes
+from the course, so editing, deleting, duplicating, renaming or retyping cells gains nothing.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .settings import Course
+
+
+@dataclass
+class Answers:
+    """The student's answer cells by grade_id, and what was odd about the file."""
+
+    cells: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    unreadable: str = ""  # why nothing could be read, if so
+
+
+def read_answers(path: Path, answer_ids: set[str]) -> Answers:
+    answers = Answers()
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        answers.unreadable = f"{path}: cannot be read ({error.strerror})"
+        return answers
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        text = raw.decode("utf-8", errors="replace")
+        answers.notes.append(f"{path.name} is not valid UTF-8 (byte {error.start}); undecodable bytes were replaced")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        answers.unreadable = f"{path.name} is not a notebook: invalid JSON at line {error.lineno}, column {error.colno} ({error.msg})"
+        return answers
+    cells = data.get("cells") if isinstance(data, dict) else None
+    if not isinstance(cells, list):
+        answers.unreadable = f"{path.name} is not a notebook: it has no list of cells"
+        return answers
+    for cell in cells:
+        grade_id = _grade_id(cell)
+        if grade_id not in answer_ids:
+            continue
+        if grade_id in answers.cells:
+            answers.notes.append(f"answer cell {grade_id} appears more than once; the first copy was graded")
+            continue
+        source = cell.get("source", "")
+        answers.cells[grade_id] = "".join(source) if isinstance(source, list) else str(source)
+    missing = sorted(answer_ids - set(answers.cells))
+    if missing:
+        answers.notes.append(f"answer cells missing from the submission (graded as unanswered): {', '.join(missing)}")
+    return answers
+
+
+def _grade_id(cell: object) -> str | None:
+    if not isinstance(cell, dict):
+        return None
+    metadata = cell.get("metadata")
+    nbgrader = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    if isinstance(nbgrader, dict) and isinstance(nbgrader.get("grade_id"), str):
+        return nbgrader["grade_id"]
+    return cell.get("id") if isinstance(cell.get("id"), str) else None
+
+
+def answer_ids(template: nbformat.NotebookNode) -> set[str]:
+    return {c.id for c in template.cells if c.metadata.get("nbgrader", {}).get("solution")}
+
+
+def assemble(course: Course, answers: Answers) -> nbformat.NotebookNode:
+    """The master's notebook with solutions replaced by the student's answers (stubs where none)."""
+    master = nbformat.read(course.source_notebook, as_version=4)
+    release = {c.id: c for c in nbformat.read(course.release_notebook, as_version=4).cells}
+    for cell in master.cells:
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            cell.source = answers.cells.get(cell.id, release[cell.id].source)
+    return master

@@ -1,0 +1,40 @@
+"""Grading results for people: the score table on the terminal and grades.csv."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from .safegrade import GradeReport
+
+
+def reason(report: GradeReport) -> str:
+    return "; ".join(report.notes[:1] + report.flags[:2]) if report.status != "graded" or report.flags else ""
+
+
+def write_grades_csv(reports: list[GradeReport], path: Path) -> Path:
+    """One row per submission: status, reason, total and every test cell's points."""
+    cells = [cell.grade_id for cell in next((r.cells for r in reports if r.cells), [])]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student", "status", "score", "max_score", "seconds", "sandboxed", "reason", *cells])
+        for report in reports:
+            points = {cell.grade_id: cell.points for cell in report.cells}
+            writer.writerow([
+                report.student, report.status, f"{report.score:g}", f"{report.max_score:g}", f"{report.seconds:.2f}",
+                report.sandboxed, reason(report), *(f"{points[c]:g}" if c in points else "" for c in cells),
+            ])
+    return path
+
+
+def score_table(reports: list[GradeReport]) -> str:
+    cells = [cell.grade_id for cell in next((r.cells for r in reports if r.cells), [])]
+    header = ["student", *(c.removeprefix("test_") for c in cells), "score", "status", "seconds"]
+    rows = [header]
+    for report in reports:
+        points = {cell.grade_id: cell.points for cell in report.cells}
+        rows.append([
+            report.student, *(f"{points[c]:g}" if c in points else "-" for c in cells),
+            f"{report.score:g}/{report.max_score:g}", report.status + (" (unchanged)" if report.skipped else ""), f"{report.seconds:.1f}",
+        ])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)

@@ -1,0 +1,196 @@
+"""Grade submissions safely: sandboxed kernels, values judged in this process, nothing lost.
+
+For each submission: read its answer cells, put them into the master's notebook, run that in a
+sandboxed kernel where test cells only record values, judge the values against the master's own
+(recorded once per master version, the same way), then store scores, the graded notebook and
+feedback. A rerun skips submissions whose content and master are unchanged.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from .assemble import Answers, answer_ids, assemble, read_answers
+from .checkspec import CheckSite, master_test_cells, load_compare
+from .execution import CheckRecord, RunResult, run_notebook
+from .feedback import write_feedback
+from .gradebook_io import store_scores
+from .inputs import Submission
+from .judge import CellVerdict, CheckVerdict, judge_cell
+from .sandbox import KernelLauncher, make_launcher
+from .settings import Course, CourseError
+
+STATE_DIR = ".dvwcourse"
+
+
+@dataclass
+class GradeReport:
+    student: str
+    status: str  # graded | incomplete (some cells could not run) | unreadable | error
+    score: float
+    max_score: float
+    cells: list[CellVerdict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    sandboxed: bool = False
+    skipped: bool = False  # unchanged since the last grading: its earlier result
+
+    @property
+    def graded(self) -> bool:
+        return self.status in ("graded", "incomplete")
+
+
+class Grader:
+    """Grades submissions of one course; the master's expected values are computed once."""
+
+    def __init__(self, course: Course, launcher: KernelLauncher | None = None) -> None:
+        self.course = course
+        self.launcher = launcher or make_launcher(course.sandbox)
+        self.tests = master_test_cells(course)
+        self.compare = load_compare(course)
+        self.template = nbformat.read(course.release_notebook, as_version=4)
+        self.answer_ids = answer_ids(self.template)
+        self.fingerprint = self._fingerprint()
+        self._expected: dict[str, list[CheckRecord]] | None = None
+
+    def _fingerprint(self) -> str:
+        """Changes whenever the master, the settings or the isolation change: then everything is regraded."""
+        sha = hashlib.sha256()
+        for path in [self.course.source_notebook, self.course.release_notebook, self.course.root / "course.yml"]:
+            sha.update(path.read_bytes())
+        sha.update(str(self.launcher.isolated).encode())
+        return sha.hexdigest()[:16]
+
+    @property
+    def state_dir(self) -> Path:
+        return self.course.root / "autograded" / STATE_DIR
+
+    @property
+    def max_score(self) -> float:
+        return sum(cell.points for cell in self.tests.values())
+
+    def kernel_env(self) -> dict[str, str]:
+        return dict(self.course.grading_env)
+
+    # -- the master's values ------------------------------------------------------------------
+    def expected(self) -> dict[str, list[CheckRecord]]:
+        if self._expected is None:
+            cache = self.state_dir / f"master-values-{self.fingerprint}.json"
+            if cache.is_file():
+                raw = json.loads(cache.read_text())
+                self._expected = {cell: [CheckRecord(**r) for r in records] for cell, records in raw.items()}
+            else:
+                self._expected = self._run_master()
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                cache.write_text(json.dumps({c: [asdict(r) for r in rs] for c, rs in self._expected.items()}))
+        return self._expected
+
+    def _run_master(self) -> dict[str, list[CheckRecord]]:
+        nb = nbformat.read(self.course.source_notebook, as_version=4)
+        result = run_notebook(nb, {g: t.kernel_code for g, t in self.tests.items()}, self.launcher, self.kernel_env())
+        problems = list(result.notes) + [f"{cell}: {error}" for cell, error in result.errors.items()]
+        for grade_id, test in self.tests.items():
+            records = result.records.get(grade_id, [])
+            names = [r.name for r in records]
+            if not records or len(set(names)) != len(names):
+                problems.append(f"{grade_id}: the master records {len(records)} checks, {len(set(names))} distinct names")
+            verdict = judge_cell(test, records, records, self.compare)
+            problems += [f"{grade_id}: {c.name}: {c.message}" for c in verdict.checks if not c.passed]
+        if problems:
+            raise CourseError(f"{self.course.source_notebook}: the master fails its own checks:\n" + "\n".join(problems))
+        return {grade_id: result.records[grade_id] for grade_id in self.tests}
+
+    # -- one submission -------------------------------------------------------------------------
+    def grade(self, submission: Submission) -> GradeReport:
+        """Grade one submission; never raises: failures end up in the report's status and notes."""
+        start = time.perf_counter()
+        try:
+            report = self._grade(submission)
+        except Exception as error:  # a bug or an environment problem: record it, keep the batch going
+            report = GradeReport(submission.student, "error", 0.0, self.max_score,
+                                 notes=[f"grading failed: {type(error).__name__}: {error}", traceback.format_exc(limit=3)])
+        report.seconds = time.perf_counter() - start
+        report.sandboxed = self.launcher.isolated
+        return report
+
+    def _grade(self, submission: Submission) -> GradeReport:
+        expected = self.expected()
+        answers = read_answers(submission.notebook, self.answer_ids)
+        if answers.unreadable:
+            report = GradeReport(submission.student, "unreadable", 0.0, self.max_score, notes=[answers.unreadable])
+            store_scores(self.course, submission.student, [], {})
+            return report
+        nb = assemble(self.course, answers)
+        result = run_notebook(nb, {g: t.kernel_code for g, t in self.tests.items()}, self.launcher, self.kernel_env(), submission.files)
+        cells = [
+            judge_cell(test, expected[grade_id], result.records.get(grade_id, []), self.compare, result.errors.get(grade_id, ""))
+            for grade_id, test in self.tests.items()
+        ]
+        report = GradeReport(
+            submission.student,
+            "incomplete" if result.kernel_died or result.unrun else "graded",
+            sum(c.points for c in cells), self.max_score, cells,
+            notes=[*answers.notes, *result.notes], flags=[f"{c.grade_id}: {flag}" for c in cells for flag in c.flags],
+        )
+        self._write_graded_notebook(submission.student, nb)
+        store_scores(self.course, submission.student, cells, self._written_answers(answers))
+        return report
+
+    def _written_answers(self, answers: Answers) -> dict[str, bool]:
+        """Manually graded cells, and whether the student wrote anything beyond the stub."""
+        written = {}
+        for cell in self.template.cells:
+            nbg = cell.metadata.get("nbgrader", {})
+            if nbg.get("grade") and nbg.get("solution"):
+                text = answers.cells.get(cell.id, cell.source)
+                written[cell.id] = text.strip() != cell.source.strip()
+        return written
+
+    def _write_graded_notebook(self, student: str, nb: nbformat.NotebookNode) -> None:
+        path = self.course.autograded_notebook(student)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, path)
+
+    # -- many submissions -----------------------------------------------------------------------
+    def grade_all(self, submissions: list[Submission], force: bool = False) -> list[GradeReport]:
+        """Grade each submission (skipping unchanged ones unless `force`), write feedback, keep state."""
+        state = self._load_state()
+        reports = []
+        for submission in submissions:
+            digest = submission.digest() if submission.notebook.is_file() else "missing"
+            previous = state.get(submission.student)
+            if not force and previous and previous["digest"] == digest and previous["fingerprint"] == self.fingerprint:
+                report = report_from_dict(previous["report"])
+                report.skipped = True
+            else:
+                report = self.grade(submission)
+                state[submission.student] = {"digest": digest, "fingerprint": self.fingerprint, "report": asdict(report)}
+                self._save_state(state)
+                write_feedback(self.course, report)
+            reports.append(report)
+        return reports
+
+    def _load_state(self) -> dict[str, Any]:
+        path = self.state_dir / "state.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def _save_state(self, state: dict[str, Any]) -> None:
+        path = self.state_dir / "state.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(state, indent=1))
+
+
+def report_from_dict(data: dict[str, Any]) -> GradeReport:
+    cells = [
+        CellVerdict(**{**cell, "checks": [CheckVerdict(**{**check, "site": CheckSite(**check["site"])}) for check in cell["checks"]]})
+        for cell in data["cells"]
+    ]
+    return GradeReport(**{**data, "cells": cells})
