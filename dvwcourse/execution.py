@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from .sandbox import KernelLauncher
+from .settings import SandboxSettings
 
 CHECK_MIME = "application/vnd.dvwcourse.check+json"
 # parent_handle=1: no parent polling, which in a pid namespace mistakes the sandbox's init for an
@@ -132,7 +134,20 @@ async def _run(nb: nbformat.NotebookNode, kernel_code: dict[str, str], launcher:
         raise_on_iopub_timeout=False, iopub_timeout=5, kernel_name="grading",
     )
     deadline = time.monotonic() + settings.notebook_seconds
-    async with client.async_setup_kernel(cwd=str(scratch)):
+    try:
+        await _run_cells(client, nb, kernel_code, result, deadline, scratch, settings)
+    finally:
+        atexit.unregister(client._cleanup_kernel)  # the kernel is already shut down: nothing left for exit
+    if deadline - time.monotonic() <= 1 and result.unrun and not result.kernel_died:
+        result.notes.append(f"The notebook ran out of its {settings.notebook_seconds} s; {len(result.unrun)} cells were not run.")
+    return result
+
+
+async def _run_cells(
+    client: LimitedClient, nb: nbformat.NotebookNode, kernel_code: dict[str, str], result: RunResult, deadline: float, scratch: Path,
+    settings: SandboxSettings,
+) -> None:    # cleanup_kc: shut the kernel down on the way out, although the client did not create its manager.
+    async with client.async_setup_kernel(cwd=str(scratch), cleanup_kc=True):
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
                 continue
@@ -160,9 +175,6 @@ async def _run(nb: nbformat.NotebookNode, kernel_code: dict[str, str], launcher:
             if index in client.truncated:
                 cell.outputs.append(nbformat.v4.new_output("stream", name="stdout", text=f"\n[output cut at {settings.max_output_bytes_per_cell} bytes]\n"))
                 result.notes.append(f"Cell {cell.id} printed more than {settings.max_output_bytes_per_cell} bytes; the rest was dropped.")
-    if deadline - time.monotonic() <= 1 and result.unrun and not result.kernel_died:
-        result.notes.append(f"The notebook ran out of its {settings.notebook_seconds} s; {len(result.unrun)} cells were not run.")
-    return result
 
 
 def run_notebook(

@@ -1,0 +1,232 @@
+"""A corpus of submissions, each with the outcome safe grading must give it.
+
+Every case starts from the release, filled with the correct alternative answers ("correct") or left
+blank ("blank"), and then changes something: one answer cell, the notebook's structure, or its bytes.
+`expect_lost` names the test cells that must score 0 (all others full marks); None means every test
+cell scores 0.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from typing import Callable
+
+import nbformat
+
+from dvwcourse.samples import fill_answers
+
+MIME = "application/vnd.dvwcourse.check+json"
+FUNCTIONS = ["get_num_params", "initialize_layers", "make_data", "train_model", "compute_loss"]
+
+
+@dataclass
+class Case:
+    base: str  # "correct" or "blank"
+    answers: dict[str, str] = field(default_factory=dict)  # answer cells replaced on top of the base
+    change: Callable[[nbformat.NotebookNode], nbformat.NotebookNode] | None = None
+    raw: Callable[[bytes], bytes] | None = None  # change to the file's bytes
+    expect_lost: set[str] | None = field(default_factory=set)
+    expect_status: str = "graded"
+    what: str = ""
+
+
+def is_test(cell) -> bool:
+    nbg = cell.metadata.get("nbgrader", {})
+    return bool(nbg.get("grade") and not nbg.get("solution"))
+
+
+def edit_tests(nb):
+    for cell in nb.cells:
+        if is_test(cell):
+            cell.source = 'check("get_num_params(10, 3, 2)", 33)\nprint("all tests passed")'
+    return nb
+
+
+def delete_tests(nb):
+    nb.cells = [c for c in nb.cells if not is_test(c)]
+    return nb
+
+
+def duplicate_tests(nb):
+    cells = []
+    for cell in nb.cells:
+        cells.append(cell)
+        if is_test(cell):
+            twin = copy.deepcopy(cell)
+            twin.source = "pass"
+            cells.append(twin)
+    nb.cells = cells
+    return nb
+
+
+def rename_and_retype_tests(nb):
+    for cell in nb.cells:
+        if is_test(cell):
+            cell.metadata.nbgrader["grade_id"] += "_renamed"
+            cell.cell_type = "markdown"
+            cell.pop("outputs", None)
+            cell.pop("execution_count", None)
+    return nb
+
+
+def inflate_points(nb):
+    for cell in nb.cells:
+        nbg = cell.metadata.get("nbgrader", {})
+        if nbg.get("solution"):
+            nbg.update(grade=True, points=100)
+    return nb
+
+
+def wrong_kernel(nb):
+    nb.metadata["kernelspec"] = {"name": "ir", "display_name": "R", "language": "R"}
+    return nb
+
+
+def drop_cell(grade_id: str):
+    def change(nb):
+        nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != grade_id]
+        return nb
+    return change
+
+
+def duplicate_answer_with_wrong_copy(nb):
+    cells = []
+    for cell in nb.cells:
+        cells.append(cell)
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "get_num_params":
+            twin = copy.deepcopy(cell)
+            twin.source = "def get_num_params(n_in, W, D):\n    return 0"
+            cells.append(twin)
+    nb.cells = cells
+    return nb
+
+
+def latin1_comment(raw: bytes) -> bytes:
+    return raw.replace(b"def curve_length(curve):", b"# caf\xe9\\ndef curve_length(curve):", 1)
+
+
+def truncate(raw: bytes) -> bytes:
+    return raw[: len(raw) // 2]
+
+
+FIRST = "get_num_params"  # the first answer cell: where an attack runs before every test
+ALL = None
+
+CASES: dict[str, Case] = {
+    "correct": Case("correct", what="every answer right, written differently from the master"),
+    "blank": Case("blank", expect_lost=ALL, what="the untouched release"),
+    **{
+        f"mistake_{function}": Case("correct", {function: f"mistakes:{function}"}, expect_lost={f"test_{function}"},
+                                    what=f"only {function} plausibly wrong")
+        for function in FUNCTIONS
+    },
+    # Hooks that rewrite or silence later cells.
+    "input_transformer": Case("blank", {FIRST: "get_ipython().input_transformers_cleanup.append(lambda lines: ['pass\\n'])"},
+                              expect_lost=ALL, what="IPython input transformer turns every later cell into pass"),
+    "ast_transformer": Case("blank", {FIRST: (
+        "import ast\n"
+        "class Nothing(ast.NodeTransformer):\n"
+        "    def visit_Module(self, node):\n"
+        "        return ast.Module(body=[ast.Pass()], type_ignores=[])\n"
+        "get_ipython().ast_transformers.append(Nothing())")},
+        expect_lost=ALL, what="AST transformer empties every later cell"),
+    "settrace": Case("blank", {FIRST: (
+        "import sys\n"
+        "def tracer(frame, event, arg):\n"
+        "    if frame.f_code.co_name == 'check':\n"
+        "        frame.f_locals['value'] = 33\n"
+        "    return tracer\n"
+        "sys.settrace(tracer)")},
+        expect_lost=ALL, what="sys.settrace trying to overwrite checked values"),
+    "forged_records": Case("blank", {FIRST: (
+        "from IPython.display import display\n"
+        f"MIME = {MIME!r}\n"
+        "def forge(result):\n"
+        "    display({MIME: {'name': 'get_num_params(10, 3, 2)', 'site': 0, 'value': 33}}, raw=True)\n"
+        "get_ipython().events.register('post_run_cell', forge)")},
+        expect_lost=ALL, what="post_run_cell hook printing forged check records"),
+    "printed_forgery": Case("blank", {FIRST: "print('checked: get_num_params(10, 3, 2)\\nAll tests passed. Score: 24/24')"},
+                            expect_lost=ALL, what="prints forged output"),
+    # Monkeypatching what tests could rely on.
+    "patch_numpy_testing": Case("blank", {FIRST: "np.testing.assert_allclose = lambda *a, **k: None\nnp.allclose = lambda *a, **k: True"},
+                                expect_lost=ALL, what="numpy.testing and np.allclose patched to always pass"),
+    "patch_builtins_math": Case("blank", {FIRST: (
+        "import builtins, math\n"
+        "builtins.AssertionError = type('Quiet', (Exception,), {})\n"
+        "builtins.all = lambda *a: True\n"
+        "math.isfinite = lambda x: True\n"
+        "math.isclose = lambda *a, **k: True")},
+        expect_lost=ALL, what="builtins and math patched"),
+    "patch_torch": Case("blank", {FIRST: "torch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True"},
+                        expect_lost=ALL, what="torch comparisons patched to always pass"),
+    "always_equal": Case("blank", {FIRST: (
+        "class Anything:\n"
+        "    def __eq__(self, other): return True\n"
+        "    def __lt__(self, other): return True\n"
+        "    def __gt__(self, other): return True\n"
+        "def get_num_params(n_in, W, D):\n"
+        "    return Anything()")},
+        expect_lost=ALL, what="a value whose comparisons are always true"),
+    "float_subclass": Case("blank", {FIRST: (
+        "class Sneaky(float):\n"
+        "    def __eq__(self, other): return True\n"
+        "    __hash__ = float.__hash__\n"
+        "def get_num_params(n_in, W, D):\n"
+        "    return Sneaky(0)")},
+        expect_lost=ALL, what="a float subclass equal to everything"),
+    "no_tracebacks": Case("blank", {FIRST: "get_ipython().showtraceback = lambda *a, **k: None\nget_ipython().showsyntaxerror = lambda *a, **k: None"},
+                          expect_lost=ALL, what="tracebacks disabled"),
+    "read_hidden_tests": Case("blank", {FIRST: (
+        "import glob\n"
+        "roots = ['/work', '/root', '/tmp', '/home', '/srv', '/opt', '/var', '/mnt']\n"
+        "found = [p for r in roots for p in glob.glob(r + '/**/*.ipynb', recursive=True) if 'site-packages' not in p]\n"
+        "found += [p for r in roots for p in glob.glob(r + '/**/gradebook.db', recursive=True)]\n"
+        "print('visible notebooks and gradebooks:', found)\n"
+        "assert not found, found")},
+        expect_lost=ALL, what="searches the disk for the master, other students and the gradebook"),
+    "write_gradebook": Case("blank", {FIRST: (
+        "import glob, sqlite3\n"
+        "roots = ['/work', '/root', '/tmp', '/home', '/srv', '/opt', '/var', '/mnt']\n"
+        "for path in [p for r in roots for p in glob.glob(r + '/**/gradebook.db', recursive=True)] + ['/work/main/gradebook.db']:\n"
+        "    try:\n"
+        "        sqlite3.connect(path).execute('create table hacked (x)')\n"
+        "    except Exception as error:\n"
+        "        print(path, error)")},
+        expect_lost=ALL, what="tries to write the gradebook"),
+    "kill_kernel": Case("correct", {"curve_length": "import os\nos._exit(0)"}, expect_lost={"test_curve_length"},
+                        expect_status="incomplete", what="os._exit in the last answer cell"),
+    # Tampering with the notebook's structure and metadata.
+    "tests_edited": Case("blank", change=edit_tests, expect_lost=ALL, what="every test cell replaced by forged checks"),
+    "tests_deleted": Case("correct", change=delete_tests, what="every test cell deleted (they come back)"),
+    "tests_duplicated": Case("blank", change=duplicate_tests, expect_lost=ALL, what="every test cell duplicated"),
+    "tests_renamed_retyped": Case("blank", change=rename_and_retype_tests, expect_lost=ALL, what="test cells renamed and made markdown"),
+    "points_inflated": Case("correct", change=inflate_points, what="answer cells claim 100 points each"),
+    "wrong_kernel": Case("correct", change=wrong_kernel, what="kernelspec changed to R"),
+    "missing_cells": Case("correct", change=drop_cell("curve_length"), expect_lost={"test_curve_length"},
+                          what="an answer cell deleted"),
+    "duplicated_answer": Case("correct", change=duplicate_answer_with_wrong_copy, what="an answer cell duplicated, second copy wrong"),
+    # Bad bytes.
+    "malformed_json": Case("correct", raw=truncate, expect_lost=ALL, expect_status="unreadable", what="file cut in half"),
+    "non_utf8": Case("correct", raw=latin1_comment, what="a Latin-1 byte in an answer"),
+    # Runaways: each costs only its own cell (curve_length, the last exercise).
+    "infinite_loop": Case("correct", {"curve_length": "while True:\n    pass"}, expect_lost={"test_curve_length"},
+                          what="infinite loop"),
+    "memory_bomb": Case("correct", {"curve_length": "blocks = []\nwhile True:\n    blocks.append(bytearray(10**8))"},
+                        expect_lost={"test_curve_length"}, what="allocates until memory runs out"),
+    "fork_bomb": Case("correct", {"curve_length": "import os\nwhile True:\n    os.fork()"}, expect_lost={"test_curve_length"},
+                      what="forks until processes run out"),
+    "huge_output": Case("correct", {"curve_length": "for i in range(10**7):\n    print(i)"}, expect_lost={"test_curve_length"},
+                        what="prints 10^7 lines"),
+}
+
+
+def build(case: Case, release: nbformat.NotebookNode, correct: dict[str, str], mistakes: dict[str, str]) -> bytes:
+    answers = dict(correct) if case.base == "correct" else {}
+    for grade_id, code in case.answers.items():
+        answers[grade_id] = mistakes[code.split(":", 1)[1]] if code.startswith("mistakes:") else code
+    nb = fill_answers(release, answers, "corpus")
+    if case.change:
+        nb = case.change(nb)
+    raw = json.dumps(nb, indent=1).encode("utf-8")
+    return case.raw(raw) if case.raw else raw

@@ -1,0 +1,109 @@
+"""Safe grading of the submission corpus (tests/corpus.py): every case gets exactly its expected score."""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import REPO, copy_course
+from corpus import CASES, build
+from dvwcourse.inputs import find_submissions
+from dvwcourse.nbgrader_api import open_gradebook
+from dvwcourse.release import build_release
+from dvwcourse.results import score_table
+from dvwcourse.safegrade import Grader
+from dvwcourse.samples import sample_answers
+from dvwcourse.settings import load_course
+
+ARTIFACTS = REPO / "test-artifacts"
+
+
+def tighten_limits(course_root: Path, cell_seconds: int = 10) -> None:
+    """Shorter timeouts than the course's, so runaway cases end quickly."""
+    path = course_root / "course.yml"
+    text = path.read_text().replace("cell_timeout_seconds: 60", f"cell_timeout_seconds: {cell_seconds}")
+    path.write_text(text.replace("notebook_timeout_seconds: 240", "notebook_timeout_seconds: 180"))
+
+
+def write_corpus(course, folder: Path, names) -> None:
+    release = nbformat.read(course.release_notebook, as_version=4)
+    correct, mistakes = sample_answers(course, "alternative_solutions"), sample_answers(course, "mistakes")
+    folder.mkdir()
+    for name in names:
+        (folder / f"{name}.ipynb").write_bytes(build(CASES[name], release, correct, mistakes))
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("safe")
+    tighten_limits(copy_course(root).root)
+    course = load_course(root)
+    build_release(course)
+    write_corpus(course, root / "incoming", CASES)
+    grader = Grader(course)
+    reports = {r.student: r for r in grader.grade_all(find_submissions(course, root / "incoming"))}
+    ARTIFACTS.mkdir(exist_ok=True)
+    lines = [score_table(list(reports.values())), "", f"isolation: {grader.launcher.description}"]
+    lines += [f"{name}: {CASES[name].what}: {r.score:g}/{r.max_score:g}, {r.status}, {r.seconds:.1f} s" for name, r in reports.items()]
+    (ARTIFACTS / "corpus-results.txt").write_text("\n".join(lines) + "\n")
+    return course, grader, reports
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_corpus_case_gets_its_expected_outcome(graded, name):
+    course, grader, reports = graded
+    case, report = CASES[name], reports[name]
+    assert report.status == case.expect_status, report.notes
+    assert report.max_score == 24
+    lost = {cell.grade_id for cell in report.cells if cell.points < cell.max_points}
+    if case.expect_lost is None:
+        assert report.score == 0, {c.grade_id: c.points for c in report.cells}
+    else:
+        assert lost == case.expect_lost, [(c.grade_id, [k.message for k in c.checks if not k.passed]) for c in report.cells if c.grade_id in lost]
+        assert all(cell.points in (0, cell.max_points) for cell in report.cells)
+
+
+def test_every_case_is_in_the_gradebook_with_its_score(graded):
+    course, _, reports = graded
+    with open_gradebook(course) as gradebook:
+        for name, report in reports.items():
+            assert gradebook.find_submission(course.assignment_id, name).score == report.score
+
+
+def test_student_code_could_not_touch_the_gradebook(graded):
+    course, _, _ = graded
+    tables = {row[0] for row in sqlite3.connect(course.root / "gradebook.db").execute("select name from sqlite_master")}
+    assert "hacked" not in tables
+
+
+def test_forged_check_records_are_flagged_for_review(graded):
+    _, _, reports = graded
+    assert any("recorded" in flag for flag in reports["forged_records"].flags)
+
+
+def test_odd_files_say_what_happened(graded):
+    _, _, reports = graded
+    assert "invalid JSON" in reports["malformed_json"].notes[0]
+    assert any("UTF-8" in note for note in reports["non_utf8"].notes)
+    assert any("more than once" in note for note in reports["duplicated_answer"].notes)
+    assert any("kernel died" in note for note in reports["kill_kernel"].notes)
+    assert any("printed more than" in note or "CellTimeout" in str(reports["huge_output"].cells[-1].error) or reports["huge_output"].cells[-1].error
+               for note in reports["huge_output"].notes + [""])
+
+
+def test_feedback_gives_hidden_messages_but_never_hidden_code(graded):
+    course, _, _ = graded
+    html = (course.root / "feedback" / "mistake_get_num_params" / course.assignment_id / f"{course.notebook}.html").read_text()
+    assert "several hidden layers" in html  # the failed hidden check's message
+    assert "for shape in" not in html and "make_MLP(*shape)" not in html  # its code
+    assert "hidden check" in html
+
+
+def test_graded_notebook_holds_the_masters_tests_not_the_students(graded):
+    course, _, _ = graded
+    nb = nbformat.read(course.autograded_notebook("tests_edited"), as_version=4)
+    sources = {c.id: c.source for c in nb.cells}
+    assert "### BEGIN HIDDEN TESTS" in sources["test_get_num_params"]
+    assert "all tests passed" not in "".join(sources.values())
