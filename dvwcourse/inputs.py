@@ -71,7 +71,7 @@ def from_zip(course: Course, archive: Path) -> list[Submission]:
     collector = FileNameCollectorPlugin(named_regexp=course.zip_filename_regexp)
     latest: dict[str, tuple[str, Path]] = {}
     for path in sorted(target.glob("*.ipynb")):
-        info = collector.collect(str(path))
+        info = collector.collect(path.name)
         if not info:
             raise CourseError(f"{archive}: cannot find the student in file name {path.name} (zip_filename_regexp in course.yml)")
         stamp = info.get("timestamp") or ""

@@ -1,0 +1,80 @@
+"""The grading sandbox: no network, nothing of the course visible, nothing writable but scratch."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from dataclasses import replace
+
+import nbformat
+import pytest
+
+from dvwcourse.execution import run_notebook
+from dvwcourse.sandbox import KernelLauncher, make_launcher
+
+PROBE = r'''
+import json, os, socket
+found = {}
+try:
+    socket.create_connection(("127.0.0.1", PORT), timeout=3)
+    found["socket"] = "connected"
+except OSError as error:
+    found["socket"] = type(error).__name__
+found["source_visible"] = os.path.exists(SOURCE)
+found["gradebook_visible"] = os.path.exists(GRADEBOOK)
+found["course_listing"] = os.listdir(ROOT) if os.path.isdir(ROOT) else None
+writable = {}
+for target in [ROOT + "/planted.txt", "/usr/planted.txt", "/etc/planted.txt", os.environ["HOME"] + "/planted.txt"]:
+    try:
+        with open(target, "w") as handle:
+            handle.write("x")
+        writable[target] = True
+    except OSError:
+        writable[target] = False
+found["writable"] = writable
+found["uid"] = os.getuid()
+print(json.dumps(found))
+'''
+
+
+def probe(course, launcher, port):
+    code = (PROBE.replace("PORT", str(port)).replace("SOURCE", repr(str(course.source_notebook)))
+            .replace("GRADEBOOK", repr(str(course.root / "gradebook.db"))).replace("ROOT", repr(str(course.root))))
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code, id="probe")])
+    result = run_notebook(nb, {}, launcher, {})
+    assert not result.errors, result.errors
+    return json.loads("".join(o.get("text", "") for o in nb.cells[0].outputs))
+
+
+@pytest.fixture
+def listener():
+    """A TCP server on the host's loopback that the sandbox must not reach."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    threading.Thread(target=lambda: server.accept(), daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+
+
+def test_sandboxed_kernel_sees_and_reaches_nothing_of_the_host(course_copy, listener):
+    course = course_copy
+    launcher = make_launcher(course.sandbox)
+    assert launcher.isolated, "bubblewrap must work on this machine (bin/setup installs it)"
+    found = probe(course, launcher, listener)
+    assert found["socket"] != "connected"
+    assert not found["source_visible"] and not found["gradebook_visible"]
+    assert found["course_listing"] in (None, [".venv"])  # only the Python environment is mounted
+    home = [k for k in found["writable"] if k.endswith("planted.txt") and not k.startswith(("/usr", "/etc", str(course.root)))]
+    assert found["writable"] == {**{k: False for k in found["writable"]}, **{k: True for k in home}}
+    assert found["uid"] != 0
+    assert not (course.root / "planted.txt").exists()
+
+
+def test_without_bubblewrap_the_same_probe_shows_what_is_exposed(course_copy, listener):
+    course = course_copy
+    # The fallback keeps only resource limits; the report says so (see the launcher's description).
+    launcher = KernelLauncher(replace(course.sandbox), isolated=False)
+    assert "NOT sandboxed" in launcher.description
+    found = probe(course, launcher, listener)
+    assert found["source_visible"] and found["socket"] == "connected"
