@@ -2,17 +2,21 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from . import grading
+from .class_report import write_class_report
 from .inputs import find_submissions
+from .progress import Progress
 from .release import build_release
 from .results import reason, score_table, write_grades_csv
 from .safegrade import Grader
 from .samples import write_sample_submissions
 from .settings import Course, CourseError, load_course
 from .validation import validate_notebook
+from .workers import DaskWorkers, LocalWorkers, Workers
 
 
 def cmd_release(course: Course, args: argparse.Namespace) -> int:
@@ -47,17 +51,25 @@ def nbgrader_grade(course: Course, students: list[str], csv_path: Path) -> int:
     return 1 if not_graded else 0
 
 
-def safe_grade(course: Course, source: Path | None, csv_path: Path, force: bool) -> int:
+def safe_grade(course: Course, source: Path | None, csv_path: Path, force: bool = False, workers: Workers | None = None,
+               report_path: Path | None = None) -> int:
     submissions = find_submissions(course, source)
     if not submissions:
         print(f"No submissions found in {source or course.root / 'submitted'}", file=sys.stderr)
         return 1
     grader = Grader(course)
     print(f"Grading {len(submissions)} submissions, {grader.launcher.description}.")
-    reports = grader.grade_all(submissions, force=force)
+    progress = Progress(len(submissions))
+    try:
+        reports = grader.grade_all(submissions, force=force, workers=workers, progress=progress)
+    finally:
+        progress.close()
     write_grades_csv(reports, csv_path)
+    report_path = report_path or csv_path.with_name("class-report.html")
+    write_class_report(course, reports, report_path, grader.launcher.description)
     print(score_table(reports))
-    print(f"Grades: {csv_path}; feedback: {course.root / 'feedback'}; graded notebooks: {course.root / 'autograded'}")
+    print(f"Grades: {csv_path}; class report: {report_path}; feedback: {course.root / 'feedback'}; "
+          f"graded notebooks: {course.root / 'autograded'}")
     for report in reports:
         if report.status != "graded" or report.flags:
             print(f"  {report.student}: {report.status}: {reason(report)}")
@@ -71,7 +83,8 @@ def cmd_grade(course: Course, args: argparse.Namespace) -> int:
     if args.engine == "nbgrader":
         students = [s.student for s in find_submissions(course, args.source)]
         return nbgrader_grade(course, students, Path(args.csv))
-    return safe_grade(course, args.source, Path(args.csv), args.force)
+    workers = DaskWorkers(args.scheduler) if args.scheduler else LocalWorkers(args.workers)
+    return safe_grade(course, args.source, Path(args.csv), args.force, workers, args.report)
 
 
 def cmd_demo(course: Course, args: argparse.Namespace) -> int:
@@ -79,7 +92,7 @@ def cmd_demo(course: Course, args: argparse.Namespace) -> int:
     print(f"Release written: {course.release_notebook}")
     students = write_sample_submissions(course)
     print(f"Sample submissions written for: {', '.join(students)}")
-    return safe_grade(course, None, Path(args.csv), force=False)
+    return safe_grade(course, None, Path(args.csv), workers=LocalWorkers(os.cpu_count() or 1))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="a notebook, a folder of <student>.ipynb, nbgrader's submitted/ layout, or an LMS zip (default: submitted/)")
     grade.add_argument("--csv", default="grades.csv")
     grade.add_argument("--force", action="store_true", help="regrade submissions that did not change")
+    grade.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="submissions graded at once on this machine (default: one per core)")
+    grade.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="grade on this Dask cluster instead of local workers")
+    grade.add_argument("--report", type=Path, default=None, help="class report HTML (default: class-report.html beside the CSV)")
     grade.add_argument("--engine", choices=["safe", "nbgrader"], default="safe",
                        help="safe (default): sandboxed, values judged by the grader; nbgrader: stock nbgrader autograde")
     grade.set_defaults(run=cmd_grade)

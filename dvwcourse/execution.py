@@ -45,6 +45,7 @@ class RunResult:
     unrun: list[str] = field(default_factory=list)  # cell ids never executed
     kernel_died: bool = False
     seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # kernel start, first cell (imports), all cells
 
 
 class LaunchedKernelManager(AsyncKernelManager):
@@ -147,7 +148,10 @@ async def _run_cells(
     client: LimitedClient, nb: nbformat.NotebookNode, kernel_code: dict[str, str], result: RunResult, deadline: float, scratch: Path,
     settings: SandboxSettings,
 ) -> None:    # cleanup_kc: shut the kernel down on the way out, although the client did not create its manager.
+    started = time.perf_counter()
     async with client.async_setup_kernel(cwd=str(scratch), cleanup_kc=True):
+        result.timings["kernel_start"] = time.perf_counter() - started
+        cells_started = time.perf_counter()
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
                 continue
@@ -160,6 +164,7 @@ async def _run_cells(
             if cell.id in kernel_code:
                 cell.source = kernel_code[cell.id]
                 client.collecting = result.records.setdefault(cell.id, [])
+            cell_started = time.perf_counter()
             try:
                 await client.async_execute_cell(cell, index)
             except DeadKernelError:
@@ -169,12 +174,14 @@ async def _run_cells(
             finally:
                 cell.source = shown_source
                 client.collecting = None
+                result.timings.setdefault("imports", time.perf_counter() - cell_started)  # the first code cell
             for output in cell.get("outputs", []):
                 if output.output_type == "error":
                     result.errors[cell.id] = f"{output.ename}: {output.evalue}"
             if index in client.truncated:
                 cell.outputs.append(nbformat.v4.new_output("stream", name="stdout", text=f"\n[output cut at {settings.max_output_bytes_per_cell} bytes]\n"))
                 result.notes.append(f"Cell {cell.id} printed more than {settings.max_output_bytes_per_cell} bytes; the rest was dropped.")
+        result.timings["cells"] = time.perf_counter() - cells_started
 
 
 def run_notebook(

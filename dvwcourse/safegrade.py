@@ -11,9 +11,9 @@ import hashlib
 import json
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import nbformat
 
@@ -26,6 +26,9 @@ from .inputs import Submission
 from .judge import CellVerdict, CheckVerdict, judge_cell
 from .sandbox import KernelLauncher, make_launcher
 from .settings import Course, CourseError
+
+if TYPE_CHECKING:
+    from .workers import Workers
 
 STATE_DIR = ".dvwcourse"
 
@@ -48,6 +51,17 @@ class GradeReport:
         return self.status in ("graded", "incomplete")
 
 
+@dataclass
+class Evaluation:
+    """A submission judged but not yet recorded: what a worker hands back to the one writer."""
+
+    report: GradeReport
+    digest: str
+    notebook: nbformat.NotebookNode | None = None  # the graded notebook, outputs included
+    written: dict[str, bool] = field(default_factory=dict)  # written answers, and whether answered
+    timings: dict[str, float] = field(default_factory=dict)
+
+
 class Grader:
     """Grades submissions of one course; the master's expected values are computed once."""
 
@@ -58,6 +72,7 @@ class Grader:
         self.compare = load_compare(course)
         self.template = nbformat.read(course.release_notebook, as_version=4)
         self.answer_ids = answer_ids(self.template)
+        self.kernel_code = {grade_id: test.kernel_code for grade_id, test in self.tests.items()}
         self.fingerprint = self._fingerprint()
         self._expected: dict[str, list[CheckRecord]] | None = None
 
@@ -95,7 +110,7 @@ class Grader:
 
     def _run_master(self) -> dict[str, list[CheckRecord]]:
         nb = nbformat.read(self.course.source_notebook, as_version=4)
-        result = run_notebook(nb, {g: t.kernel_code for g, t in self.tests.items()}, self.launcher, self.kernel_env())
+        result = run_notebook(nb, self.kernel_code, self.launcher, self.kernel_env())
         problems = list(result.notes) + [f"{cell}: {error}" for cell, error in result.errors.items()]
         for grade_id, test in self.tests.items():
             records = result.records.get(grade_id, [])
@@ -109,27 +124,32 @@ class Grader:
         return {grade_id: result.records[grade_id] for grade_id in self.tests}
 
     # -- one submission -------------------------------------------------------------------------
-    def grade(self, submission: Submission) -> GradeReport:
-        """Grade one submission; never raises: failures end up in the report's status and notes."""
+    def launcher_for(self, slot: int) -> KernelLauncher:
+        """Concurrent kernels get their own unprivileged uid, so each has its own process limit."""
+        return replace(self.launcher, uid=self.launcher.uid - slot) if slot else self.launcher
+
+    def evaluate(self, submission: Submission, slot: int = 0) -> Evaluation:
+        """Run and judge one submission, writing nothing. Never raises: failures go in the report."""
         start = time.perf_counter()
+        digest = submission.digest() if submission.notebook.is_file() else "missing"
         try:
-            report = self._grade(submission)
+            evaluation = self._evaluate(submission, self.launcher_for(slot))
         except Exception as error:  # a bug or an environment problem: record it, keep the batch going
             report = GradeReport(submission.student, "error", 0.0, self.max_score,
                                  notes=[f"grading failed: {type(error).__name__}: {error}", traceback.format_exc(limit=3)])
-        report.seconds = time.perf_counter() - start
-        report.sandboxed = self.launcher.isolated
-        return report
+            evaluation = Evaluation(report, digest)
+        evaluation.digest = digest
+        evaluation.report.seconds = time.perf_counter() - start
+        evaluation.report.sandboxed = self.launcher.isolated
+        return evaluation
 
-    def _grade(self, submission: Submission) -> GradeReport:
+    def _evaluate(self, submission: Submission, launcher: KernelLauncher) -> Evaluation:
         expected = self.expected()
         answers = read_answers(submission.notebook, self.answer_ids)
         if answers.unreadable:
-            report = GradeReport(submission.student, "unreadable", 0.0, self.max_score, notes=[answers.unreadable])
-            store_scores(self.course, submission.student, [], {})
-            return report
+            return Evaluation(GradeReport(submission.student, "unreadable", 0.0, self.max_score, notes=[answers.unreadable]), "")
         nb = assemble(self.course, answers)
-        result = run_notebook(nb, {g: t.kernel_code for g, t in self.tests.items()}, self.launcher, self.kernel_env(), submission.files)
+        result = run_notebook(nb, self.kernel_code, launcher, self.kernel_env(), submission.files)
         cells = [
             judge_cell(test, expected[grade_id], result.records.get(grade_id, []), self.compare, result.errors.get(grade_id, ""))
             for grade_id, test in self.tests.items()
@@ -140,9 +160,26 @@ class Grader:
             sum(c.points for c in cells), self.max_score, cells,
             notes=[*answers.notes, *result.notes], flags=[f"{c.grade_id}: {flag}" for c in cells for flag in c.flags],
         )
-        self._write_graded_notebook(submission.student, nb)
-        store_scores(self.course, submission.student, cells, self._written_answers(answers))
-        return report
+        return Evaluation(report, "", nb, self._written_answers(answers), result.timings)
+
+    def record(self, evaluation: Evaluation, state: dict[str, Any]) -> None:
+        """Store one evaluation: graded notebook, gradebook scores, feedback and rerun state."""
+        start = time.perf_counter()
+        report = evaluation.report
+        if evaluation.notebook is not None:
+            self._write_graded_notebook(report.student, evaluation.notebook)
+        if report.status != "error":
+            store_scores(self.course, report.student, report.cells, evaluation.written)
+        write_feedback(self.course, report)
+        state[report.student] = {"digest": evaluation.digest, "fingerprint": self.fingerprint, "report": asdict(report)}
+        self._save_state(state)
+        evaluation.timings["record"] = time.perf_counter() - start
+
+    def grade(self, submission: Submission) -> GradeReport:
+        """Evaluate and record one submission."""
+        evaluation = self.evaluate(submission)
+        self.record(evaluation, self._load_state())
+        return evaluation.report
 
     def _written_answers(self, answers: Answers) -> dict[str, bool]:
         """Manually graded cells, and whether the student wrote anything beyond the stub."""
@@ -160,23 +197,33 @@ class Grader:
         nbformat.write(nb, path)
 
     # -- many submissions -----------------------------------------------------------------------
-    def grade_all(self, submissions: list[Submission], force: bool = False) -> list[GradeReport]:
-        """Grade each submission (skipping unchanged ones unless `force`), write feedback, keep state."""
+    def grade_all(self, submissions: list[Submission], force: bool = False, workers: Workers | None = None,
+                  progress: Callable[[Evaluation], None] | None = None) -> list[GradeReport]:
+        """Grade every submission (unchanged ones skipped unless `force`), in the given order.
+
+        `workers` evaluate (default: in this process, one at a time); this process alone records.
+        """
         state = self._load_state()
-        reports = []
+        reports: dict[str, GradeReport] = {}
+        todo = []
         for submission in submissions:
-            digest = submission.digest() if submission.notebook.is_file() else "missing"
             previous = state.get(submission.student)
+            digest = submission.digest() if submission.notebook.is_file() else "missing"
             if not force and previous and previous["digest"] == digest and previous["fingerprint"] == self.fingerprint:
-                report = report_from_dict(previous["report"])
-                report.skipped = True
+                reports[submission.student] = report_from_dict(previous["report"])
+                reports[submission.student].skipped = True
             else:
-                report = self.grade(submission)
-                state[submission.student] = {"digest": digest, "fingerprint": self.fingerprint, "report": asdict(report)}
-                self._save_state(state)
-                write_feedback(self.course, report)
-            reports.append(report)
-        return reports
+                todo.append(submission)
+        if todo:
+            self.expected()  # once, before any worker needs it
+        from .workers import SerialWorkers  # workers build on this module
+
+        for evaluation in (workers or SerialWorkers()).evaluate(self, todo):
+            self.record(evaluation, state)
+            reports[evaluation.report.student] = evaluation.report
+            if progress:
+                progress(evaluation)
+        return [reports[s.student] for s in submissions]
 
     def _load_state(self) -> dict[str, Any]:
         path = self.state_dir / "state.json"

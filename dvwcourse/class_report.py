@@ -1,0 +1,100 @@
+"""The class report: one self-contained HTML page (plots inlined) about a graded batch."""
+from __future__ import annotations
+
+import base64
+import io
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
+
+from .results import reason  # noqa: E402
+from .safegrade import GradeReport  # noqa: E402
+from .settings import Course  # noqa: E402
+
+_TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("dvwcourse", "templates"), autoescape=True, undefined=jinja2.StrictUndefined)
+
+
+@dataclass
+class CheckRate:
+    cell: str
+    name: str
+    hidden: bool
+    passed: int
+    failed: int
+
+    @property
+    def rate(self) -> float:
+        return self.passed / (self.passed + self.failed) if self.passed + self.failed else 0.0
+
+
+def check_rates(reports: list[GradeReport]) -> list[CheckRate]:
+    """Every check's pass count over the whole batch; a submission that could not run fails them all."""
+    rates: dict[tuple[str, str], CheckRate] = {}
+    for report in reports:
+        for cell in report.cells:
+            for check in cell.checks:
+                rates.setdefault((cell.grade_id, check.name), CheckRate(cell.grade_id, check.name, check.hidden, 0, 0))
+    for report in reports:
+        outcome = {(cell.grade_id, check.name): check.passed for cell in report.cells for check in cell.checks}
+        for key, rate in rates.items():
+            if outcome.get(key):
+                rate.passed += 1
+            else:
+                rate.failed += 1
+    return list(rates.values())
+
+
+def _png(figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(figure)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _plots(reports: list[GradeReport], rates: list[CheckRate], max_score: float) -> dict[str, str]:
+    scores = [r.score for r in reports]
+    figure, ax = plt.subplots(figsize=(7, 3.5))
+    ax.hist(scores, bins=[x - 0.5 for x in range(int(max_score) + 2)], color="#3b6ea8")
+    ax.set(xlabel="automatic score", ylabel="submissions", title="Score distribution")
+    plots = {"scores": _png(figure)}
+
+    ordered = sorted(rates, key=lambda r: r.rate)
+    figure, ax = plt.subplots(figsize=(8, max(3.0, 0.22 * len(ordered))))
+    ax.barh(range(len(ordered)), [100 * r.rate for r in ordered], color=["#b42318" if r.rate < 0.5 else "#1a7f37" for r in ordered])
+    ax.set_yticks(range(len(ordered)), [f"{r.cell.removeprefix('test_')}: {r.name}"[:70] for r in ordered], fontsize=7)
+    ax.set(xlabel="% of submissions passing", xlim=(0, 100), title="Pass rate of every check")
+    plots["checks"] = _png(figure)
+
+    figure, ax = plt.subplots(figsize=(7, 3.5))
+    ordered_reports = sorted(reports, key=lambda r: r.seconds)
+    ax.bar(range(len(ordered_reports)), [r.seconds for r in ordered_reports], color="#6b5ca5")
+    ax.set(xlabel="submissions, fastest first", ylabel="seconds", title="Grading time per submission")
+    plots["times"] = _png(figure)
+    return plots
+
+
+def write_class_report(course: Course, reports: list[GradeReport], path: Path, isolation: str) -> Path:
+    rates = check_rates(reports)
+    max_score = max((r.max_score for r in reports), default=0.0)
+    graded = [r for r in reports if r.graded]
+    flagged = [r for r in reports if r.status != "graded" or r.flags]
+    summary = {
+        "submissions": len(reports),
+        "graded": len(graded),
+        "not graded": len(reports) - len(graded),
+        "mean score": f"{statistics.mean(r.score for r in graded):.1f} / {max_score:g}" if graded else "-",
+        "median score": f"{statistics.median(r.score for r in graded):g} / {max_score:g}" if graded else "-",
+        "median grading time": f"{statistics.median(r.seconds for r in reports):.1f} s" if reports else "-",
+    }
+    html = _TEMPLATES.get_template("class_report.html.j2").render(
+        title=course.title, summary=summary, isolation=isolation, plots=_plots(reports, rates, max_score),
+        rates=sorted(rates, key=lambda r: (r.rate, r.cell)), flagged=[(r, reason(r) or "; ".join(r.notes[:1])) for r in flagged],
+    )
+    path.write_text(html, encoding="utf-8")
+    return path
