@@ -26,7 +26,9 @@ def benign_stderr_pattern(warning_names: tuple[str, ...]) -> str:
 def configure_nbgrader(c: Config, course: Course) -> None:
     c.CourseDirectory.root = str(course.root)
     c.CourseDirectory.course_id = course.course_id
-    c.CourseDirectory.db_assignments = [dict(name=course.assignment_id)]
+    # nbgrader's exchange (for `release_assignment`/`collect` on a shared hub) lives with the course,
+    # not in a system folder this user may not write.
+    c.Exchange.root = str(course.root / "exchange")
 
     # Kernels inherit this process's environment: grade at the small training budget unless the
     # caller chose one (e.g. DVW_BUDGET=1 nbgrader autograde ... for a full-budget grading).

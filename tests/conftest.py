@@ -8,7 +8,14 @@ import matplotlib
 import nbformat
 import pytest
 
+from corpus import CASES, build
+from dvwcourse.inputs import find_submissions
+from dvwcourse.release import build_release
+from dvwcourse.results import score_table
+from dvwcourse.safegrade import Grader
+from dvwcourse.samples import sample_answers
 from dvwcourse.settings import Course, load_course
+from dvwcourse.workers import LocalWorkers
 
 matplotlib.use("Agg")
 
@@ -65,3 +72,40 @@ FUNCTION_CELLS = ["get_num_params", "initialize_layers", "make_data", "train_mod
 def master(course: Course) -> dict:
     """The master's setup and solution functions, freshly defined."""
     return run_master_cells(course, SETUP_CELLS + FUNCTION_CELLS)
+
+
+ARTIFACTS = REPO / "test-artifacts"
+
+
+def tighten_limits(course_root: Path, cell_seconds: int = 10) -> None:
+    """Shorter timeouts than the course's, so runaway cases end quickly."""
+    path = course_root / "course.yml"
+    text = path.read_text().replace("cell_timeout_seconds: 60", f"cell_timeout_seconds: {cell_seconds}")
+    path.write_text(text.replace("notebook_timeout_seconds: 240", "notebook_timeout_seconds: 180"))
+
+
+def write_corpus(course: Course, folder: Path, names) -> None:
+    release = nbformat.read(course.release_notebook, as_version=4)
+    correct, mistakes = sample_answers(course, "alternative_solutions"), sample_answers(course, "mistakes")
+    folder.mkdir()
+    for name in names:
+        (folder / f"{name}.ipynb").write_bytes(build(CASES[name], release, correct, mistakes))
+
+
+@pytest.fixture(scope="session")
+def graded_corpus(tmp_path_factory):
+    """The corpus of tests/corpus.py graded safely once, two at a time: (course, grader, reports by case)."""
+    root = tmp_path_factory.mktemp("safe")
+    tighten_limits(copy_course(root).root)
+    course = load_course(root)
+    build_release(course)
+    write_corpus(course, root / "incoming", CASES)
+    grader = Grader(course)
+    reports = {r.student: r for r in grader.grade_all(find_submissions(course, root / "incoming"), workers=LocalWorkers(2))}
+    ARTIFACTS.mkdir(exist_ok=True)
+    lines = [score_table(list(reports.values())), "", f"isolation: {grader.launcher.description}"]
+    lines += [f"{name}: {CASES[name].what}: {r.score:g}/{r.max_score:g}, {r.status}, {r.seconds:.1f} s" for name, r in reports.items()]
+    (ARTIFACTS / "corpus-results.txt").write_text("\n".join(lines) + "\n")
+    return course, grader, reports
+
+

@@ -2,54 +2,17 @@
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
 import nbformat
 import pytest
 
-from conftest import REPO, copy_course
-from corpus import CASES, build
-from dvwcourse.inputs import find_submissions
+from corpus import CASES
 from dvwcourse.nbgrader_api import open_gradebook
-from dvwcourse.release import build_release
-from dvwcourse.results import score_table
-from dvwcourse.safegrade import Grader
-from dvwcourse.samples import sample_answers
-from dvwcourse.settings import load_course
-
-ARTIFACTS = REPO / "test-artifacts"
-
-
-def tighten_limits(course_root: Path, cell_seconds: int = 10) -> None:
-    """Shorter timeouts than the course's, so runaway cases end quickly."""
-    path = course_root / "course.yml"
-    text = path.read_text().replace("cell_timeout_seconds: 60", f"cell_timeout_seconds: {cell_seconds}")
-    path.write_text(text.replace("notebook_timeout_seconds: 240", "notebook_timeout_seconds: 180"))
-
-
-def write_corpus(course, folder: Path, names) -> None:
-    release = nbformat.read(course.release_notebook, as_version=4)
-    correct, mistakes = sample_answers(course, "alternative_solutions"), sample_answers(course, "mistakes")
-    folder.mkdir()
-    for name in names:
-        (folder / f"{name}.ipynb").write_bytes(build(CASES[name], release, correct, mistakes))
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("safe")
-    tighten_limits(copy_course(root).root)
-    course = load_course(root)
-    build_release(course)
-    write_corpus(course, root / "incoming", CASES)
-    grader = Grader(course)
-    reports = {r.student: r for r in grader.grade_all(find_submissions(course, root / "incoming"))}
-    ARTIFACTS.mkdir(exist_ok=True)
-    lines = [score_table(list(reports.values())), "", f"isolation: {grader.launcher.description}"]
-    lines += [f"{name}: {CASES[name].what}: {r.score:g}/{r.max_score:g}, {r.status}, {r.seconds:.1f} s" for name, r in reports.items()]
-    (ARTIFACTS / "corpus-results.txt").write_text("\n".join(lines) + "\n")
-    return course, grader, reports
-
+def graded(graded_corpus):
+    return graded_corpus
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_corpus_case_gets_its_expected_outcome(graded, name):

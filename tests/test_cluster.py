@@ -1,0 +1,108 @@
+"""Grading on a real Dask cluster (scheduler and two workers on 127.0.0.1) and on local workers."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import nbformat
+import pytest
+
+from conftest import copy_course
+from corpus import CASES, build
+from dvwcourse.inputs import find_submissions
+from dvwcourse.release import build_release
+from dvwcourse.safegrade import Grader
+from dvwcourse.samples import sample_answers
+from dvwcourse.workers import DaskWorkers, LocalWorkers
+
+BATCH = ["correct", "blank", "mistake_make_data", "mistake_train_model"]
+
+
+def outcome(reports):
+    return {r.student: (r.status, r.score, [(c.grade_id, [k.passed for k in c.checks]) for c in r.cells]) for r in reports}
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cluster")
+    course = copy_course(root)
+    build_release(course)
+    release = nbformat.read(course.release_notebook, as_version=4)
+    correct, mistakes = sample_answers(course, "alternative_solutions"), sample_answers(course, "mistakes")
+    (root / "incoming").mkdir()
+    for name in BATCH:
+        (root / "incoming" / f"{name}.ipynb").write_bytes(build(CASES[name], release, correct, mistakes))
+    submissions = find_submissions(course, root / "incoming")
+    serial = Grader(course).grade_all(submissions, force=True)
+    return course, submissions, outcome(serial)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """`dask scheduler` and two `dask worker`s (no nanny: a killed worker stays dead) on loopback."""
+    scheduler_file = tmp_path / "scheduler.json"
+    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+                                  "--no-dashboard", "--scheduler-file", str(scheduler_file)], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = []
+    try:
+        for _ in range(60):
+            if scheduler_file.exists() and scheduler_file.stat().st_size:
+                break
+            time.sleep(0.5)
+        for _ in range(2):
+            workers.append(subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1",
+                 "--no-nanny", "--no-dashboard", "--host", "127.0.0.1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        import json
+
+        from distributed import Client
+
+        address = json.loads(scheduler_file.read_text())["address"]
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+        yield address, workers
+    finally:
+        for process in [*workers, scheduler]:
+            process.kill()
+            process.wait()
+
+
+def test_dask_cluster_grades_exactly_like_serial_grading(batch, cluster):
+    course, submissions, serial = batch
+    address, _ = cluster
+    reports = Grader(course).grade_all(submissions, force=True, workers=DaskWorkers(address))
+    assert outcome(reports) == serial
+    assert {r.student: r.score for r in reports} == {"correct": 24, "blank": 0, "mistake_make_data": 22, "mistake_train_model": 21}
+
+
+def test_local_workers_grade_exactly_like_serial_grading(batch):
+    course, submissions, serial = batch
+    reports = Grader(course).grade_all(submissions, force=True, workers=LocalWorkers(2))
+    assert outcome(reports) == serial
+
+
+def test_a_worker_killed_mid_batch_loses_no_submission(batch, cluster):
+    course, submissions, serial = batch
+    address, workers = cluster
+    killed = []
+
+    def kill_one_worker(_evaluation):
+        if not killed:  # the first result is in: the other worker is busy with another submission
+            workers[0].send_signal(signal.SIGKILL)
+            killed.append(workers[0].pid)
+
+    reports = Grader(course).grade_all(submissions, force=True, workers=DaskWorkers(address), progress=kill_one_worker)
+    assert killed
+    assert len(reports) == len(BATCH)
+    for report in reports:
+        assert report.status in ("graded", "error"), report.notes
+        if report.status == "graded":
+            assert outcome([report])[report.student] == serial[report.student]
+        else:
+            assert report.notes  # recorded, with its reason
+    assert sum(r.status == "graded" for r in reports) >= len(BATCH) - 1
