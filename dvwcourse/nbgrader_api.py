@@ -41,8 +41,7 @@ def make_api(course: Course) -> NbGraderAPI:
 
 
 def gradebook_url(course: Course) -> str:
-    config = course_config(course)
-    return config.CourseDirectory.get("db_url") or f"sqlite:///{course.root / 'gradebook.db'}"
+    return course.gradebook_url or f"sqlite:///{course.root / 'gradebook.db'}"
 
 
 @contextmanager

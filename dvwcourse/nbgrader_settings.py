@@ -26,6 +26,8 @@ def benign_stderr_pattern(warning_names: tuple[str, ...]) -> str:
 def configure_nbgrader(c: Config, course: Course) -> None:
     c.CourseDirectory.root = str(course.root)
     c.CourseDirectory.course_id = course.course_id
+    if course.gradebook_url:
+        c.CourseDirectory.db_url = course.gradebook_url
     # nbgrader's exchange (for `release_assignment`/`collect` on a shared hub) lives with the course,
     # not in a system folder this user may not write.
     c.Exchange.root = str(course.root / "exchange")

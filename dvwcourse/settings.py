@@ -39,6 +39,7 @@ class Course:
     sandbox: "SandboxSettings"
     show_hidden_test_source: bool
     zip_filename_regexp: str
+    gradebook_url: str
 
     @property
     def source_notebook(self) -> Path:
@@ -99,6 +100,7 @@ def load_course(root: Path | None = None) -> Course:
             ),
             show_hidden_test_source=bool(raw.get("feedback", {}).get("show_hidden_test_source", False)),
             zip_filename_regexp=str(raw["zip_filename_regexp"]),
+            gradebook_url=str(raw.get("gradebook_url") or ""),
         )
     except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as error:
         raise CourseError(f"{path}: invalid settings ({type(error).__name__}: {error})") from error

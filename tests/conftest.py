@@ -1,7 +1,6 @@
 """Shared fixtures: the course, throwaway copies of it, and the master's code run in-process."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import matplotlib
@@ -9,6 +8,7 @@ import nbformat
 import pytest
 
 from corpus import CASES, build
+from dvwcourse.course_copy import copy_course as copy_inputs
 from dvwcourse.inputs import find_submissions
 from dvwcourse.release import build_release
 from dvwcourse.results import score_table
@@ -20,7 +20,6 @@ from dvwcourse.workers import LocalWorkers
 matplotlib.use("Agg")
 
 REPO = Path(__file__).resolve().parents[1]
-COURSE_FILES = ["course.yml", "nbgrader_config.py", "source", "release", "samples"]
 
 
 @pytest.fixture(scope="session")
@@ -29,14 +28,8 @@ def course() -> Course:
 
 
 def copy_course(destination: Path) -> Course:
-    """A copy of the course's inputs (no gradebook, no graded work) to grade in without side effects."""
-    for name in COURSE_FILES:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, destination / name)
-        else:
-            shutil.copy2(source, destination / name)
-    return load_course(destination)
+    """A copy of this repository's course inputs, to grade in without side effects."""
+    return copy_inputs(load_course(REPO), destination)
 
 
 @pytest.fixture
