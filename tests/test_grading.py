@@ -62,6 +62,9 @@ def graded(tmp_path_factory):
         "blank_tests_duplicated": duplicate_tests(fill_answers(release, {}, "test")),
         "mistakes_tests_edited": edit_tests(fill_answers(release, {**correct, **mistakes}, "test")),
     }
+    # Correct, but torch prints a UserWarning to stderr inside test_compute_loss.
+    warning = "def compute_loss(net, X, y):\n    return float(nn.functional.mse_loss(net(X), y))"
+    submissions["correct_with_warning"] = fill_answers(release, {**correct, "compute_loss": warning}, "test")
     for function in FUNCTIONS:
         submissions[f"mistake_{function}"] = fill_answers(release, {**correct, function: mistakes[function]}, "test")
     for student, nb in submissions.items():
@@ -87,6 +90,14 @@ def test_correct_submission_written_differently_gets_every_point(graded):
     course, _, rows = graded
     assert auto_scores(course, rows["correct"]) == {k: v for k, v in course.points.items() if k.startswith("test_")}
     assert rows["correct"]["auto_score"] == rows["correct"]["auto_max"] == 24
+
+
+def test_a_torch_warning_in_a_test_cell_costs_nothing(graded):
+    course, _, rows = graded
+    assert rows["correct_with_warning"]["auto_score"] == 24
+    graded_nb = nbformat.read(course.autograded_notebook("correct_with_warning"), as_version=4)
+    (cell,) = [c for c in graded_nb.cells if c.id == "test_compute_loss"]
+    assert not any(o.get("name") == "stderr" for o in cell.outputs)  # dropped by IgnorePattern
 
 
 def test_untouched_release_gets_nothing(graded):
@@ -126,3 +137,17 @@ def test_feedback_and_csv_export(graded, tmp_path):
     rows = {r["student_id"]: r for r in csv.DictReader(exported.open())}
     assert float(rows["correct"]["score"]) == 24 and float(rows["blank"]["score"]) == 0
     assert float(rows["correct"]["max_score"]) == sum(course.points.values())
+
+
+def test_benign_warning_pattern_matches_torch_warnings_only():
+    import re
+
+    from dvwcourse.nbgrader_settings import benign_stderr_pattern
+
+    pattern = benign_stderr_pattern(("UserWarning", "DeprecationWarning"))
+    torch_warning = ("/srv/x.py:3: UserWarning: Converting a tensor with requires_grad=True to a scalar may lead to "
+                     "unexpected behavior.\nConsider using tensor.detach() first. (Triggered internally at x.cpp:822.)\n"
+                     "  return float(loss)\n")
+    assert re.search(pattern, torch_warning)
+    assert not re.search(pattern, "some message a student printed\n")
+    assert not re.search(pattern, "RuntimeError: UserWarning: not at the start\n".replace("RuntimeError", "x\nRuntimeError"))
