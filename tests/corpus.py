@@ -83,6 +83,12 @@ def wrong_kernel(nb):
     return nb
 
 
+def no_kernelspec(nb):
+    nb.metadata.pop("kernelspec", None)
+    nb.metadata.pop("language_info", None)
+    return nb
+
+
 def drop_cell(grade_id: str):
     def change(nb):
         nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != grade_id]
@@ -203,6 +209,7 @@ CASES: dict[str, Case] = {
     "tests_renamed_retyped": Case("blank", change=rename_and_retype_tests, expect_lost=ALL, what="test cells renamed and made markdown"),
     "points_inflated": Case("correct", change=inflate_points, what="answer cells claim 100 points each"),
     "wrong_kernel": Case("correct", change=wrong_kernel, what="kernelspec changed to R"),
+    "missing_kernelspec": Case("correct", change=no_kernelspec, what="kernelspec and language info removed"),
     "missing_cells": Case("correct", change=drop_cell("curve_length"), expect_lost={"test_curve_length"},
                           what="an answer cell deleted"),
     "duplicated_answer": Case("correct", change=duplicate_answer_with_wrong_copy, what="an answer cell duplicated, second copy wrong"),
