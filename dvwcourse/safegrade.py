@@ -19,7 +19,7 @@ import nbformat
 
 from .assemble import Answers, answer_ids, assemble, read_answers
 from .checkspec import CheckSite, master_test_cells, load_compare
-from .execution import CheckRecord, RunResult, run_notebook
+from .execution import CheckRecord, run_notebook
 from .feedback import write_feedback
 from .gradebook_io import store_scores
 from .inputs import Submission
@@ -93,7 +93,8 @@ class Grader:
         return sum(cell.points for cell in self.tests.values())
 
     def kernel_env(self) -> dict[str, str]:
-        return dict(self.course.grading_env)
+        # NBGRADER_EXECUTION tells notebook code it is being graded (the demo then skips its widget).
+        return {**self.course.grading_env, "NBGRADER_EXECUTION": "autograde"}
 
     # -- the master's values ------------------------------------------------------------------
     def expected(self) -> dict[str, list[CheckRecord]]:

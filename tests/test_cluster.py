@@ -7,15 +7,12 @@ import subprocess
 import sys
 import time
 
-import nbformat
 import pytest
 
-from conftest import copy_course
-from corpus import CASES, build
+from conftest import copy_course, write_corpus
 from dvwcourse.inputs import find_submissions
 from dvwcourse.release import build_release
 from dvwcourse.safegrade import Grader
-from dvwcourse.samples import sample_answers
 from dvwcourse.workers import DaskWorkers, LocalWorkers
 
 BATCH = ["correct", "blank", "mistake_make_data", "mistake_train_model"]
@@ -30,11 +27,7 @@ def batch(tmp_path_factory):
     root = tmp_path_factory.mktemp("cluster")
     course = copy_course(root)
     build_release(course)
-    release = nbformat.read(course.release_notebook, as_version=4)
-    correct, mistakes = sample_answers(course, "alternative_solutions"), sample_answers(course, "mistakes")
-    (root / "incoming").mkdir()
-    for name in BATCH:
-        (root / "incoming" / f"{name}.ipynb").write_bytes(build(CASES[name], release, correct, mistakes))
+    write_corpus(course, root / "incoming", BATCH)
     submissions = find_submissions(course, root / "incoming")
     serial = Grader(course).grade_all(submissions, force=True)
     return course, submissions, outcome(serial)

@@ -1,7 +1,6 @@
 """Grading with real nbgrader (autograde, feedback, CSV export) on sample and tampered submissions."""
 from __future__ import annotations
 
-import copy
 import csv
 import json
 
@@ -9,40 +8,9 @@ import nbformat
 import pytest
 
 from conftest import copy_course
+from corpus import FUNCTIONS, delete_tests, duplicate_tests, edit_tests, is_test
 from dvwcourse import grading
 from dvwcourse.samples import fill_answers, sample_answers
-
-FUNCTIONS = ["get_num_params", "initialize_layers", "make_data", "train_model", "compute_loss"]
-
-
-def is_test(cell) -> bool:
-    nbg = cell.metadata.get("nbgrader", {})
-    return nbg.get("grade") and not nbg.get("solution")
-
-
-def edit_tests(nb):
-    for cell in nb.cells:
-        if is_test(cell):
-            cell.source = "pass"
-    return nb
-
-
-def delete_tests(nb):
-    nb.cells = [c for c in nb.cells if not is_test(c)]
-    return nb
-
-
-def duplicate_tests(nb):
-    cells = []
-    for cell in nb.cells:
-        cells.append(cell)
-        if is_test(cell):
-            twin = copy.deepcopy(cell)
-            twin.source = "pass"
-            cells.append(twin)
-    nb.cells = cells
-    return nb
-
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):

@@ -6,15 +6,12 @@ import subprocess
 import sys
 import zipfile
 
-import nbformat
 import pytest
 
-from conftest import REPO, copy_course
-from corpus import CASES, build
+from conftest import copy_course, write_corpus
 from dvwcourse.inputs import find_submissions
 from dvwcourse.release import build_release
 from dvwcourse.safegrade import Grader
-from dvwcourse.samples import sample_answers
 from dvwcourse.sandbox import KernelLauncher
 from dvwcourse.settings import load_course
 
@@ -25,12 +22,8 @@ def small_course(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     course = copy_course(root)
     build_release(course)
-    release = nbformat.read(course.release_notebook, as_version=4)
-    correct, mistakes = sample_answers(course, "alternative_solutions"), sample_answers(course, "mistakes")
     incoming = root / "incoming"
-    incoming.mkdir()
-    for name in ["correct", "blank"]:
-        (incoming / f"{name}.ipynb").write_bytes(build(CASES[name], release, correct, mistakes))
+    write_corpus(course, incoming, ["correct", "blank"])
     return course, incoming
 
 
