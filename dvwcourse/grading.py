@@ -9,6 +9,7 @@ from nbgrader.api import MissingEntry
 from nbgrader.plugins.export import CsvExportPlugin
 
 from .nbgrader_api import make_api, open_gradebook
+from .results import format_table
 from .settings import Course
 
 
@@ -91,5 +92,4 @@ def format_score_table(course: Course, rows: list[dict[str, object]]) -> str:
             cells.append("manual" if value is None and name in row else "" if value == "" else f"{value:g}")
         auto = f"{row['auto_score']:g}/{row['auto_max']:g}" if "auto_score" in row else "-"
         lines.append([*cells, auto, str(row["status"])])
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines)
+    return format_table(lines)

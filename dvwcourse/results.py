@@ -26,6 +26,12 @@ def write_grades_csv(reports: list[GradeReport], path: Path) -> Path:
     return path
 
 
+def format_table(rows: list[list[str]]) -> str:
+    """Left-aligned columns, the first row a header."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+
+
 def score_table(reports: list[GradeReport]) -> str:
     cells = [cell.grade_id for cell in next((r.cells for r in reports if r.cells), [])]
     header = ["student", *(c.removeprefix("test_") for c in cells), "score", "status", "seconds"]
@@ -36,5 +42,4 @@ def score_table(reports: list[GradeReport]) -> str:
             report.student, *(f"{points[c]:g}" if c in points else "-" for c in cells),
             f"{report.score:g}/{report.max_score:g}", report.status + (" (unchanged)" if report.skipped else ""), f"{report.seconds:.1f}",
         ])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    return format_table(rows)
