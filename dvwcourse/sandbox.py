@@ -51,9 +51,10 @@ def bwrap_prefix(scratch: Path, tmpfs_bytes: int) -> list[str]:
     for path in SYSTEM_PATHS:
         if Path(path).exists():
             args += ["--ro-bind", path, path]
+    # The private /tmp first: the environment or the scratch folder may live below /tmp.
+    args += ["--dev", "/dev", "--proc", "/proc", "--size", str(tmpfs_bytes), "--tmpfs", "/tmp"]
     for path in python_paths():
         args += parent_dirs(Path(path)) + ["--ro-bind", path, path]
-    args += ["--dev", "/dev", "--proc", "/proc", "--size", str(tmpfs_bytes), "--tmpfs", "/tmp"]
     args += parent_dirs(scratch) + ["--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
     args += [
         "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
