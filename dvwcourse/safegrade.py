@@ -132,7 +132,7 @@ class Grader:
     def evaluate(self, submission: Submission, slot: int = 0) -> Evaluation:
         """Run and judge one submission, writing nothing. Never raises: failures go in the report."""
         start = time.perf_counter()
-        digest = submission.digest() if submission.notebook.is_file() else "missing"
+        digest = submission.digest()
         try:
             evaluation = self._evaluate(submission, self.launcher_for(slot))
         except Exception as error:  # a bug or an environment problem: record it, keep the batch going
@@ -163,7 +163,7 @@ class Grader:
         )
         return Evaluation(report, "", nb, self._written_answers(answers), result.timings)
 
-    def record(self, evaluation: Evaluation, state: dict[str, Any]) -> None:
+    def record(self, evaluation: Evaluation) -> None:
         """Store one evaluation: graded notebook, gradebook scores, feedback and rerun state."""
         start = time.perf_counter()
         report = evaluation.report
@@ -172,14 +172,13 @@ class Grader:
         if report.status != "error":
             store_scores(self.course, report.student, report.cells, evaluation.written)
         write_feedback(self.course, report)
-        state[report.student] = {"digest": evaluation.digest, "fingerprint": self.fingerprint, "report": asdict(report)}
-        self._save_state(state)
+        self._save_state(report.student, {"digest": evaluation.digest, "fingerprint": self.fingerprint, "report": asdict(report)})
         evaluation.timings["record"] = time.perf_counter() - start
 
     def grade(self, submission: Submission) -> GradeReport:
         """Evaluate and record one submission."""
         evaluation = self.evaluate(submission)
-        self.record(evaluation, self._load_state())
+        self.record(evaluation)
         return evaluation.report
 
     def _written_answers(self, answers: Answers) -> dict[str, bool]:
@@ -204,13 +203,11 @@ class Grader:
 
         `workers` evaluate (default: in this process, one at a time); this process alone records.
         """
-        state = self._load_state()
         reports: dict[str, GradeReport] = {}
         todo = []
         for submission in submissions:
-            previous = state.get(submission.student)
-            digest = submission.digest() if submission.notebook.is_file() else "missing"
-            if not force and previous and previous["digest"] == digest and previous["fingerprint"] == self.fingerprint:
+            previous = None if force else self._load_state(submission.student)
+            if previous and previous["digest"] == submission.digest() and previous["fingerprint"] == self.fingerprint:
                 reports[submission.student] = report_from_dict(previous["report"])
                 reports[submission.student].skipped = True
             else:
@@ -220,20 +217,24 @@ class Grader:
         from .workers import SerialWorkers  # workers build on this module
 
         for evaluation in (workers or SerialWorkers()).evaluate(self, todo):
-            self.record(evaluation, state)
+            self.record(evaluation)
             reports[evaluation.report.student] = evaluation.report
             if progress:
                 progress(evaluation)
         return [reports[s.student] for s in submissions]
 
-    def _load_state(self) -> dict[str, Any]:
-        path = self.state_dir / "state.json"
-        return json.loads(path.read_text()) if path.is_file() else {}
+    # What was last graded of each student, one small file each, so a class of thousands stays cheap.
+    def _state_path(self, student: str) -> Path:
+        return self.state_dir / "students" / f"{student}.json"
 
-    def _save_state(self, state: dict[str, Any]) -> None:
-        path = self.state_dir / "state.json"
+    def _load_state(self, student: str) -> dict[str, Any] | None:
+        path = self._state_path(student)
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def _save_state(self, student: str, entry: dict[str, Any]) -> None:
+        path = self._state_path(student)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(state, indent=1))
+        path.write_text(json.dumps(entry))
 
 
 def report_from_dict(data: dict[str, Any]) -> GradeReport:

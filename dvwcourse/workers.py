@@ -93,4 +93,4 @@ class DaskWorkers:
                 except Exception as error:  # KilledWorker and the like: recorded, never lost
                     report = GradeReport(submission.student, "error", 0.0, grader.max_score,
                                          notes=[f"the Dask cluster could not grade it: {type(error).__name__}: {error}"])
-                    yield Evaluation(report, submission.digest() if submission.notebook.is_file() else "missing")
+                    yield Evaluation(report, submission.digest())
