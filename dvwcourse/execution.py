@@ -51,9 +51,9 @@ class RunResult:
 class LaunchedKernelManager(AsyncKernelManager):
     """A kernel manager whose kernel command is given, not looked up in installed kernelspecs."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], **kwargs: Any) -> None:
+    def __init__(self, argv: list[str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._spec = KernelSpec(argv=argv, display_name="grading", language="python", env=env, interrupt_mode="message")
+        self._spec = KernelSpec(argv=argv, display_name="grading", language="python", interrupt_mode="message")
 
     @property
     def kernel_spec(self) -> KernelSpec:
@@ -94,6 +94,9 @@ def kernel_env(extra: dict[str, str], scratch: Path) -> dict[str, str]:
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": str(scratch),
+        "TMPDIR": str(scratch),
+        "USER": "student",  # a fixed name: the sandbox's uid has no passwd entry to look up
+        "LOGNAME": "student",
         "MPLCONFIGDIR": str(scratch / ".matplotlib"),
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
@@ -125,7 +128,7 @@ async def _run(nb: nbformat.NotebookNode, kernel_code: dict[str, str], launcher:
     settings = launcher.settings
     result = RunResult()
     km = LaunchedKernelManager(
-        launcher.command(KERNEL_ARGV, scratch), kernel_env(env, scratch),
+        launcher.command(KERNEL_ARGV, scratch),
         transport="ipc", ip=str(scratch / "kernel"), connection_file=str(scratch / "kernel.json"),
     )
     client = LimitedClient(
@@ -136,7 +139,7 @@ async def _run(nb: nbformat.NotebookNode, kernel_code: dict[str, str], launcher:
     )
     deadline = time.monotonic() + settings.notebook_seconds
     try:
-        await _run_cells(client, nb, kernel_code, result, deadline, scratch, settings)
+        await _run_cells(client, nb, kernel_code, result, deadline, scratch, settings, kernel_env(env, scratch))
     finally:
         atexit.unregister(client._cleanup_kernel)  # the kernel is already shut down: nothing left for exit
     if deadline - time.monotonic() <= 1 and result.unrun and not result.kernel_died:
@@ -146,10 +149,11 @@ async def _run(nb: nbformat.NotebookNode, kernel_code: dict[str, str], launcher:
 
 async def _run_cells(
     client: LimitedClient, nb: nbformat.NotebookNode, kernel_code: dict[str, str], result: RunResult, deadline: float, scratch: Path,
-    settings: SandboxSettings,
+    settings: SandboxSettings, env: dict[str, str],
 ) -> None:    # cleanup_kc: shut the kernel down on the way out, although the client did not create its manager.
     started = time.perf_counter()
-    async with client.async_setup_kernel(cwd=str(scratch), cleanup_kc=True):
+    # env replaces (not extends) the grader's environment: nothing of it leaks into the kernel.
+    async with client.async_setup_kernel(cwd=str(scratch), env=env, cleanup_kc=True):
         result.timings["kernel_start"] = time.perf_counter() - started
         cells_started = time.perf_counter()
         for index, cell in enumerate(nb.cells):

@@ -52,7 +52,8 @@ def bwrap_prefix(scratch: Path, tmpfs_bytes: int) -> list[str]:
         if Path(path).exists():
             args += ["--ro-bind", path, path]
     # The private /tmp first: the environment or the scratch folder may live below /tmp.
-    args += ["--dev", "/dev", "--proc", "/proc", "--size", str(tmpfs_bytes), "--tmpfs", "/tmp"]
+    # Sticky and world-writable like a real /tmp: libraries (torch's compile cache) write there.
+    args += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--size", str(tmpfs_bytes), "--tmpfs", "/tmp"]
     for path in python_paths():
         args += parent_dirs(Path(path)) + ["--ro-bind", path, path]
     args += parent_dirs(scratch) + ["--bind", str(scratch), str(scratch), "--chdir", str(scratch)]

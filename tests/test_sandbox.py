@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 from dataclasses import replace
@@ -33,11 +34,13 @@ for target in [ROOT + "/planted.txt", "/usr/planted.txt", "/etc/planted.txt", os
         writable[target] = False
 found["writable"] = writable
 found["uid"] = os.getuid()
+found["grader_secret_seen"] = "DVW_TEST_SECRET" in os.environ
 print(json.dumps(found))
 '''
 
 
 def probe(course, launcher, port):
+    os.environ["DVW_TEST_SECRET"] = "the grader's environment stays with the grader"
     code = (PROBE.replace("PORT", str(port)).replace("SOURCE", repr(str(course.source_notebook)))
             .replace("GRADEBOOK", repr(str(course.root / "gradebook.db"))).replace("ROOT", repr(str(course.root))))
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code, id="probe")])
@@ -68,6 +71,7 @@ def test_sandboxed_kernel_sees_and_reaches_nothing_of_the_host(course_copy, list
     home = [k for k in found["writable"] if k.endswith("planted.txt") and not k.startswith(("/usr", "/etc", str(course.root)))]
     assert found["writable"] == {**{k: False for k in found["writable"]}, **{k: True for k in home}}
     assert found["uid"] != 0
+    assert not found["grader_secret_seen"]
     assert not (course.root / "planted.txt").exists()
 
 
