@@ -6,13 +6,13 @@ from the course, so editing, deleting, duplicating, renaming or retyping cells g
 """
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
-from .settings import Course
 
 
 @dataclass
@@ -74,11 +74,11 @@ def answer_ids(template: nbformat.NotebookNode) -> set[str]:
     return {c.id for c in template.cells if c.metadata.get("nbgrader", {}).get("solution")}
 
 
-def assemble(course: Course, answers: Answers) -> nbformat.NotebookNode:
-    """The master's notebook with solutions replaced by the student's answers (stubs where none)."""
-    master = nbformat.read(course.source_notebook, as_version=4)
-    release = {c.id: c for c in nbformat.read(course.release_notebook, as_version=4).cells}
-    for cell in master.cells:
+def assemble(master: nbformat.NotebookNode, release: nbformat.NotebookNode, answers: Answers) -> nbformat.NotebookNode:
+    """A copy of the master with solutions replaced by the student's answers (the release's stubs where none)."""
+    graded = copy.deepcopy(master)
+    stubs = {c.id: c.source for c in release.cells}
+    for cell in graded.cells:
         if cell.metadata.get("nbgrader", {}).get("solution"):
-            cell.source = answers.cells.get(cell.id, release[cell.id].source)
-    return master
+            cell.source = answers.cells.get(cell.id, stubs[cell.id])
+    return graded

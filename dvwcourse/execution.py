@@ -44,7 +44,6 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     unrun: list[str] = field(default_factory=list)  # cell ids never executed
     kernel_died: bool = False
-    seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # kernel start, first cell (imports), all cells
 
 
@@ -150,9 +149,10 @@ async def _run(nb: nbformat.NotebookNode, kernel_code: dict[str, str], launcher:
 async def _run_cells(
     client: LimitedClient, nb: nbformat.NotebookNode, kernel_code: dict[str, str], result: RunResult, deadline: float, scratch: Path,
     settings: SandboxSettings, env: dict[str, str],
-) -> None:    # cleanup_kc: shut the kernel down on the way out, although the client did not create its manager.
+) -> None:
     started = time.perf_counter()
     # env replaces (not extends) the grader's environment: nothing of it leaks into the kernel.
+    # cleanup_kc: shut the kernel down on the way out, although the client did not create its manager.
     async with client.async_setup_kernel(cwd=str(scratch), env=env, cleanup_kc=True):
         result.timings["kernel_start"] = time.perf_counter() - started
         cells_started = time.perf_counter()
@@ -192,10 +192,8 @@ def run_notebook(
     nb: nbformat.NotebookNode, kernel_code: dict[str, str], launcher: KernelLauncher, env: dict[str, str], files: list[Path] = (),
 ) -> RunResult:
     """Execute `nb` in place (outputs filled in); test cells listed in `kernel_code` run that code instead."""
-    start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dvw-scratch-") as folder:
         scratch = Path(folder)
         prepare_scratch(scratch, list(files))
         result = asyncio.run(_run(nb, kernel_code, launcher, env, scratch))
-    result.seconds = time.perf_counter() - start
     return result

@@ -21,14 +21,6 @@ class GradingOutcome:
     error: str = ""
 
 
-def submitted_students(course: Course) -> list[str]:
-    """Students with a submission of the assignment under submitted/."""
-    folder = course.root / "submitted"
-    if not folder.is_dir():
-        return []
-    return sorted(p.name for p in folder.iterdir() if (p / course.assignment_id).is_dir())
-
-
 def autograde(course: Course, students: list[str]) -> list[GradingOutcome]:
     """Autograde each student in its own API call, so one broken submission never stops the rest."""
     api = make_api(course)

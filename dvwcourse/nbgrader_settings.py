@@ -36,7 +36,7 @@ def configure_nbgrader(c: Config, course: Course) -> None:
     for name, value in course.grading_env.items():
         os.environ.setdefault(name, value)
 
-    c.Execute.timeout = course.cell_timeout
+    c.Execute.timeout = course.sandbox.cell_seconds
     # Restore deleted test cells instead of leaving them for manual grading, and survive duplicated ones.
     c.OverwriteCells.add_missing_cells = True
     c.Autograde.sanitize_preprocessors = [

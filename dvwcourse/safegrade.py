@@ -7,6 +7,7 @@ feedback. A rerun skips submissions whose content and master are unchanged.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import time
@@ -70,6 +71,7 @@ class Grader:
         self.launcher = launcher or make_launcher(course.sandbox)
         self.tests = master_test_cells(course)
         self.compare = load_compare(course)
+        self.master = nbformat.read(course.source_notebook, as_version=4)
         self.template = nbformat.read(course.release_notebook, as_version=4)
         self.answer_ids = answer_ids(self.template)
         self.kernel_code = {grade_id: test.kernel_code for grade_id, test in self.tests.items()}
@@ -110,7 +112,7 @@ class Grader:
         return self._expected
 
     def _run_master(self) -> dict[str, list[CheckRecord]]:
-        nb = nbformat.read(self.course.source_notebook, as_version=4)
+        nb = copy.deepcopy(self.master)
         result = run_notebook(nb, self.kernel_code, self.launcher, self.kernel_env())
         problems = list(result.notes) + [f"{cell}: {error}" for cell, error in result.errors.items()]
         for grade_id, test in self.tests.items():
@@ -149,7 +151,7 @@ class Grader:
         answers = read_answers(submission.notebook, self.answer_ids)
         if answers.unreadable:
             return Evaluation(GradeReport(submission.student, "unreadable", 0.0, self.max_score, notes=[answers.unreadable]), "")
-        nb = assemble(self.course, answers)
+        nb = assemble(self.master, self.template, answers)
         result = run_notebook(nb, self.kernel_code, launcher, self.kernel_env(), submission.files)
         cells = [
             judge_cell(test, expected[grade_id], result.records.get(grade_id, []), self.compare, result.errors.get(grade_id, ""))

@@ -34,7 +34,6 @@ class Course:
     budget_env_var: str
     full_budget: float
     grading_budget: float
-    cell_timeout: int
     benign_stderr_warnings: tuple[str, ...]
     sandbox: "SandboxSettings"
     show_hidden_test_source: bool
@@ -86,7 +85,6 @@ def load_course(root: Path | None = None) -> Course:
             budget_env_var=str(budget["env_var"]),
             full_budget=float(budget["full"]),
             grading_budget=float(budget["grading"]),
-            cell_timeout=int(limits["cell_timeout_seconds"]),
             benign_stderr_warnings=tuple(str(w) for w in raw.get("benign_stderr_warnings", [])),
             sandbox=SandboxSettings(
                 enabled=bool(sandbox["enabled"]),
