@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from nbgrader.utils import is_solution
 
+from .checkspec import grade_id
 
 
 @dataclass
@@ -25,6 +27,7 @@ class Answers:
 
 
 def read_answers(path: Path, answer_ids: set[str]) -> Answers:
+    """The answer cells of the file at `path`, by grade_id; never raises on bad bytes or JSON."""
     answers = Answers()
     try:
         raw = path.read_bytes()
@@ -71,14 +74,17 @@ def _grade_id(cell: object) -> str | None:
 
 
 def answer_ids(template: nbformat.NotebookNode) -> set[str]:
-    return {c.id for c in template.cells if c.metadata.get("nbgrader", {}).get("solution")}
+    """The grade_ids of the answer cells."""
+    return {grade_id(c) for c in template.cells if is_solution(c)}
 
 
 def assemble(master: nbformat.NotebookNode, release: nbformat.NotebookNode, answers: Answers) -> nbformat.NotebookNode:
-    """A copy of the master with solutions replaced by the student's answers (the release's stubs where none)."""
+    """A copy of the master with solutions replaced by the student's answers (the release's stubs where none).
+
+    Cells are matched by nbgrader grade_id only: cell ids may differ (JupyterLab, the toolbar)."""
     graded = copy.deepcopy(master)
-    stubs = {c.id: c.source for c in release.cells}
+    stubs = {grade_id(c): c.source for c in release.cells if grade_id(c)}
     for cell in graded.cells:
-        if cell.metadata.get("nbgrader", {}).get("solution"):
-            cell.source = answers.cells.get(cell.id, stubs[cell.id])
+        if is_solution(cell):
+            cell.source = answers.cells.get(grade_id(cell), stubs[grade_id(cell)])
     return graded

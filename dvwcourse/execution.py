@@ -1,8 +1,10 @@
-"""Run a notebook's cells in a grading kernel with nbclient, within time and output limits."""
+"""Run a notebook in a grading kernel with nbclient, within time and output limits; test cells are
+judged in this process against the values the kernel exports (trusted_tests)."""
 from __future__ import annotations
 
 import asyncio
 import atexit
+import json
 import os
 import shutil
 import subprocess
@@ -19,30 +21,49 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
+from nbgrader.utils import is_solution
+
+from .checkspec import TestCell, grade_id
+from .judge import CellVerdict
+from .exchange import Exchange
 from .sandbox import KernelLauncher
 from .settings import SandboxSettings
+from .trusted_tests import KernelBridge, KernelDied, StudentCodeError, TestCellRunner
 
-CHECK_MIME = "application/vnd.dvwcourse.check+json"
+AGENT_SOURCE = (Path(__file__).parent / "kernel_agent.py").read_text(encoding="utf-8")
+
 # parent_handle=1: no parent polling, which in a pid namespace mistakes the sandbox's init for an
 # orphaning; bwrap --die-with-parent ends the kernel with the grader instead.
 KERNEL_ARGV = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", "--IPKernelApp.parent_handle=1"]
+# The agent's module runs in a namespace of its own: only `__dvw_agent__` lands among the student's names.
+BOOT_AGENT = """def __dvw_boot__(source, folder):
+    import types
+    module = types.ModuleType("dvw_agent")
+    exec(compile(source, "dvw_agent", "exec"), module.__dict__)
+    module.start_agent(folder)
+__dvw_boot__({source!r}, {folder!r})
+del __dvw_boot__
+__dvw_agent__._respond("boot", {{}})"""
 
 
 @dataclass
-class CheckRecord:
-    name: str
-    site: Any
-    value: Any
+class Testing:
+    """How test cells are run: in the grader's process, by grade_id, against the kernel's values."""
+
+    tests: dict[str, TestCell]
+    library: list[str]  # the master's library cells, run in the grader too
+    grading_seed: int
+    env: dict[str, str]  # for the library in the grader (the grading budget)
 
 
 @dataclass
 class RunResult:
-    """What came out of running one notebook: check records per test cell and what went wrong."""
+    """What came out of running one notebook: a verdict per test cell and what went wrong."""
 
-    records: dict[str, list[CheckRecord]] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)  # cell id -> "Name: message"
+    verdicts: dict[str, CellVerdict] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # grade_id or cell id -> "Name: message" (for TAs)
     notes: list[str] = field(default_factory=list)
-    unrun: list[str] = field(default_factory=list)  # cell ids never executed
+    unrun: list[str] = field(default_factory=list)  # cells never executed
     kernel_died: bool = False
     timings: dict[str, float] = field(default_factory=dict)  # kernel start, first cell (imports), all cells
 
@@ -64,28 +85,50 @@ class LaunchedKernelManager(AsyncKernelManager):
 
 
 class LimitedClient(NotebookClient):
-    """nbclient that caps each cell's output and hands check records of test cells to a collector."""
+    """nbclient that caps each cell's output, and runs the grader's requests to the kernel's agent."""
 
     def __init__(self, nb: nbformat.NotebookNode, output_cap: int, **kwargs: Any) -> None:
         super().__init__(nb, **kwargs)
         self.output_cap = output_cap
         self.output_sizes: dict[int, int] = {}
         self.truncated: set[int] = set()
-        self.collecting: list[CheckRecord] | None = None
+        self.requesting = False  # a request of the grader's is running: its outputs are not the notebook's
+        self.last_reply: dict[str, Any] = {}
+        self.current_index = 0  # the cell whose requests are running (nbclient stores results at an index)
+        self.on_cell_executed = self._keep_reply
+
+    def _keep_reply(self, cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
+        self.last_reply = execute_reply.get("content", {})
 
     def output(self, outs, msg, display_id, cell_index):  # type: ignore[override]
         content = msg.get("content", {})
         data = content.get("data") or {}
-        if self.collecting is not None and msg.get("msg_type") == "display_data" and CHECK_MIME in data:
-            record = data[CHECK_MIME]
-            if isinstance(record, dict) and isinstance(record.get("name"), str):
-                self.collecting.append(CheckRecord(record["name"], record.get("site"), record.get("value")))
+        if self.requesting:
+            return None
         size = len(str(content.get("text", ""))) + sum(len(str(v)) for v in data.values())
         self.output_sizes[cell_index] = self.output_sizes.get(cell_index, 0) + size
         if self.output_sizes[cell_index] > self.output_cap:
             self.truncated.add(cell_index)
             return None
         return super().output(outs, msg, display_id, cell_index)
+
+    async def request(self, code: str, cell_index: int, seconds: int) -> None:
+        """Run one request of the grader's in the kernel (the agent answers in the exchange folder)."""
+        shown = self.nb.cells[cell_index]  # nbclient stores the executed cell at cell_index: put it back after
+        pseudo = nbformat.v4.new_code_cell(code)
+        self.requesting, self.timeout, self.last_reply = True, seconds, {}
+        try:
+            await self.async_execute_cell(pseudo, cell_index, store_history=False)
+        except DeadKernelError as error:
+            raise KernelDied("the kernel died while the grader was reading your values") from error
+        finally:
+            self.requesting = False
+            self.nb.cells[cell_index] = shown
+        if self.last_reply.get("ename") == "CellTimeoutError":
+            raise StudentCodeError(f"your code ran longer than {seconds} s for one check")
+        if self.last_reply.get("status") == "error":  # the agent failed: its text is for TAs only
+            raise StudentCodeError("the kernel could not answer the grader",
+                                   f"{self.last_reply.get('ename')}: {str(self.last_reply.get('evalue'))[:300]}")
 
 
 def kernel_env(extra: dict[str, str], scratch: Path) -> dict[str, str]:
@@ -123,7 +166,7 @@ def prepare_scratch(scratch: Path, files: list[Path]) -> None:
         os.chmod(path, 0o777 if path.is_dir() else 0o666)
 
 
-async def _run(nb: nbformat.NotebookNode, kernel_code: dict[str, str], launcher: KernelLauncher, env: dict[str, str], scratch: Path) -> RunResult:
+async def _run(nb: nbformat.NotebookNode, testing: Testing | None, launcher: KernelLauncher, env: dict[str, str], scratch: Path) -> RunResult:
     settings = launcher.settings
     result = RunResult()
     km = LaunchedKernelManager(
@@ -138,7 +181,7 @@ async def _run(nb: nbformat.NotebookNode, kernel_code: dict[str, str], launcher:
     )
     deadline = time.monotonic() + settings.notebook_seconds
     try:
-        await _run_cells(client, nb, kernel_code, result, deadline, scratch, settings, kernel_env(env, scratch))
+        await _run_cells(client, nb, testing, result, deadline, scratch, settings, kernel_env(env, scratch))
     finally:
         atexit.unregister(client._cleanup_kernel)  # the kernel is already shut down: nothing left for exit
     if deadline - time.monotonic() <= 1 and result.unrun and not result.kernel_died:
@@ -147,7 +190,7 @@ async def _run(nb: nbformat.NotebookNode, kernel_code: dict[str, str], launcher:
 
 
 async def _run_cells(
-    client: LimitedClient, nb: nbformat.NotebookNode, kernel_code: dict[str, str], result: RunResult, deadline: float, scratch: Path,
+    client: LimitedClient, nb: nbformat.NotebookNode, testing: Testing | None, result: RunResult, deadline: float, scratch: Path,
     settings: SandboxSettings, env: dict[str, str],
 ) -> None:
     started = time.perf_counter()
@@ -156,44 +199,126 @@ async def _run_cells(
     async with client.async_setup_kernel(cwd=str(scratch), env=env, cleanup_kc=True):
         result.timings["kernel_start"] = time.perf_counter() - started
         cells_started = time.perf_counter()
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type != "code":
-                continue
-            remaining = deadline - time.monotonic()
-            if result.kernel_died or remaining <= 1:
-                result.unrun.append(cell.id)
-                continue
-            client.timeout = int(min(settings.cell_seconds, remaining))
-            shown_source = cell.source
-            if cell.id in kernel_code:
-                cell.source = kernel_code[cell.id]
-                client.collecting = result.records.setdefault(cell.id, [])
-            cell_started = time.perf_counter()
-            try:
-                await client.async_execute_cell(cell, index)
-            except DeadKernelError:
-                result.kernel_died = True
-                result.errors[cell.id] = "DeadKernelError: the kernel died (it was killed or exited)"
-                result.notes.append(f"The kernel died while running cell {cell.id}; later cells were not run.")
-            finally:
-                cell.source = shown_source
-                client.collecting = None
-                result.timings.setdefault("imports", time.perf_counter() - cell_started)  # the first code cell
-            for output in cell.get("outputs", []):
-                if output.output_type == "error":
-                    result.errors[cell.id] = f"{output.ename}: {output.evalue}"
-            if index in client.truncated:
-                cell.outputs.append(nbformat.v4.new_output("stream", name="stdout", text=f"\n[output cut at {settings.max_output_bytes_per_cell} bytes]\n"))
-                result.notes.append(f"Cell {cell.id} printed more than {settings.max_output_bytes_per_cell} bytes; the rest was dropped.")
+        exchange = Exchange(scratch) if testing else None
+        try:
+            await _run_all(client, nb, testing, exchange, result, deadline, settings)
+        finally:
+            if exchange:
+                exchange.close()
         result.timings["cells"] = time.perf_counter() - cells_started
+    if testing:
+        for grade_id_, test in testing.tests.items():
+            if grade_id_ not in result.verdicts:
+                why = "the kernel died before it" if result.kernel_died else "the notebook ran out of time before it"
+                result.verdicts[grade_id_] = CellVerdict(grade_id_, 0.0, test.points, error=f"not run: {why}")
+
+
+async def _run_all(client: LimitedClient, nb: nbformat.NotebookNode, testing: Testing | None, exchange: Exchange | None,
+                   result: RunResult, deadline: float, settings: SandboxSettings) -> None:
+    """Every code cell in order: test cells judged here, the others run in the kernel."""
+    runner = await _start_testing(client, testing, exchange, deadline, settings) if testing else None
+    stopped: list[str] = []  # answer cells stopped at their time limit since the last test cell
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        key = grade_id(cell) or cell.id
+        if result.kernel_died or deadline - time.monotonic() <= 1:
+            result.unrun.append(key)
+            continue
+        cell_started = time.perf_counter()
+        if runner and key in testing.tests:
+            await _run_test_cell(client, runner, testing.tests[key], cell, index, result, stopped)
+            stopped = []
+        else:
+            await _run_kernel_cell(client, cell, index, key, result, deadline, settings, stopped)
+        result.timings.setdefault("imports", time.perf_counter() - cell_started)  # the first code cell
+
+
+async def _start_testing(client: LimitedClient, testing: Testing, exchange: Exchange, deadline: float,
+                         settings: SandboxSettings) -> TestCellRunner:
+    """Start the agent in the kernel, before any cell, and the grader's side of the test cells."""
+    loop = asyncio.get_running_loop()
+
+    async def send(request_id: str, code: str, payload: str | None) -> dict[str, Any]:
+        remaining = int(deadline - time.monotonic())
+        if remaining <= 1:
+            raise StudentCodeError("the notebook ran out of time")
+        if payload is not None:
+            exchange.write_request(request_id, payload)
+        await client.request(code, client.current_index, min(settings.cell_seconds, remaining))
+        return read_answer(exchange, request_id)
+
+    await client.request(BOOT_AGENT.format(source=AGENT_SOURCE, folder=str(exchange.path)), 0, 60)
+    if read_answer(exchange, "boot") != {}:
+        raise RuntimeError("the grading agent did not start in the kernel")
+    bridge = KernelBridge(loop, send, settings.cell_seconds)
+    return await asyncio.to_thread(TestCellRunner, testing.library, testing.tests, bridge, testing.grading_seed, testing.env)
+
+
+def read_answer(exchange: Exchange, request_id: str) -> dict[str, Any]:
+    raw = exchange.read_answer(request_id)
+    if raw is None:
+        raise StudentCodeError("the kernel did not answer the grader (was __dvw_agent__ changed?)")
+    try:
+        answer = json.loads(raw)
+    except ValueError as error:
+        raise StudentCodeError("the kernel's answer was not plain data") from error
+    if not isinstance(answer, dict):
+        raise StudentCodeError("the kernel's answer was not plain data")
+    return answer
+
+
+async def _run_kernel_cell(client: LimitedClient, cell: nbformat.NotebookNode, index: int, key: str, result: RunResult,
+                           deadline: float, settings: SandboxSettings, stopped: list[str]) -> None:
+    client.timeout = int(min(settings.cell_seconds, deadline - time.monotonic()))
+    try:
+        await client.async_execute_cell(cell, index)
+    except DeadKernelError:
+        result.kernel_died = True
+        result.errors[key] = "DeadKernelError: the kernel died (it was killed or exited)"
+        result.notes.append(f"The kernel died while running cell {key}; later cells were not run.")
+    for output in cell.get("outputs", []):
+        if output.output_type == "error":
+            result.errors[key] = f"{output.ename}: {output.evalue}"
+    if client.last_reply.get("ename") == "CellTimeoutError" and is_solution(cell):
+        stopped.append(key)
+        result.notes.append(
+            f"Your cell {key} ran longer than {client.timeout} s at grading and was stopped. The grader trains with a"
+            " small budget, so this usually means a hard-coded epoch count: write n_steps(50000), not 50000."
+        )
+    if index in client.truncated:
+        cell.outputs.append(nbformat.v4.new_output("stream", name="stdout", text=f"\n[output cut at {settings.max_output_bytes_per_cell} bytes]\n"))
+        result.notes.append(f"Cell {key} printed more than {settings.max_output_bytes_per_cell} bytes; the rest was dropped.")
+
+
+async def _run_test_cell(client: LimitedClient, runner: TestCellRunner, test: TestCell, cell: nbformat.NotebookNode, index: int,
+                         result: RunResult, stopped: list[str]) -> None:
+    """Judge one test cell in the grader's process; its outputs in the graded notebook say what happened."""
+    client.current_index = index
+    try:
+        verdict = await asyncio.to_thread(runner.run, test)
+    except KernelDied as error:
+        result.kernel_died = True
+        result.notes.append(f"The kernel died while the grader ran {test.grade_id}; later cells were not run.")
+        verdict = CellVerdict(test.grade_id, 0.0, test.points, error=str(error))
+    if verdict.error and stopped:
+        verdict.error = f"{verdict.error}; your cell {', '.join(stopped)} was stopped at its time limit (see the note above)"
+    if verdict.error:
+        result.errors[test.grade_id] = f"{verdict.error} [{verdict.details}]" if verdict.details else verdict.error
+    result.verdicts[test.grade_id] = verdict
+    lines = [f"{'ok  ' if c.passed else 'FAIL'} {c.name}" + ("" if c.passed else f": {c.message}") for c in verdict.checks]
+    lines += [f"stopped: {verdict.error}" + (f" [{verdict.details}]" if verdict.details else "")] if verdict.error else []
+    lines += [f"for review: {flag}" for flag in verdict.flags]
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="\n".join(lines) + "\n")]
 
 
 def run_notebook(
-    nb: nbformat.NotebookNode, kernel_code: dict[str, str], launcher: KernelLauncher, env: dict[str, str], files: list[Path] = (),
+    nb: nbformat.NotebookNode, testing: Testing | None, launcher: KernelLauncher, env: dict[str, str], files: list[Path] = (),
 ) -> RunResult:
-    """Execute `nb` in place (outputs filled in); test cells listed in `kernel_code` run that code instead."""
+    """Execute `nb` in place (outputs filled in). With `testing`, its test cells are judged in this
+    process against the kernel's values; without, every cell runs in the kernel."""
     with tempfile.TemporaryDirectory(prefix="dvw-scratch-") as folder:
         scratch = Path(folder)
         prepare_scratch(scratch, list(files))
-        result = asyncio.run(_run(nb, kernel_code, launcher, env, scratch))
+        result = asyncio.run(_run(nb, testing or None, launcher, env, scratch))
     return result

@@ -1,12 +1,10 @@
-"""Judge the values a student's kernel recorded against the master's, in the grader's process."""
+"""Verdicts on a submission's checks, and what a student may read about them."""
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from .checkspec import CheckSite, TestCell
-from .execution import CheckRecord
+from .checkspec import CheckSite
 
 
 @dataclass
@@ -14,7 +12,7 @@ class CheckVerdict:
     name: str
     passed: bool
     hidden: bool
-    message: str  # for the student: never the expected value of a hidden check
+    message: str  # for the student: never the expected value of a hidden check, never kernel text
     site: CheckSite
 
 
@@ -24,49 +22,24 @@ class CellVerdict:
     points: float
     max_points: float
     checks: list[CheckVerdict] = field(default_factory=list)
-    error: str = ""  # the error the cell stopped on, if any
-    flags: list[str] = field(default_factory=list)  # signs of tampering, for a person to look at
+    error: str = ""  # why the cell stopped early, in the grader's own words
+    flags: list[str] = field(default_factory=list)  # for a person to look at
+    unreached: int = 0  # checks the master makes here that did not run
+    details: str = ""  # what the kernel said about the error: for TAs only, it may quote anything
 
 
-def judge_cell(
-    cell: TestCell, expected: list[CheckRecord], got: list[CheckRecord], compare: Callable[..., str | None], error: str = "",
-) -> CellVerdict:
-    """Full points when every check the master recorded in this cell was recorded once and passes."""
-    verdict = CellVerdict(cell.grade_id, 0.0, cell.points, error=error)
-    by_name: dict[str, list[CheckRecord]] = defaultdict(list)
-    for record in got:
-        by_name[record.name].append(record)
-    known = {record.name for record in expected}
-    unknown = sorted(set(by_name) - known)
-    if unknown:
-        verdict.flags.append(f"{len(unknown)} check records the master never makes (e.g. {unknown[0]!r})")
-    for master_record in expected:
-        site = cell.sites[master_record.site]
-        records = by_name.get(master_record.name, [])
-        if len(records) > 1:
-            verdict.flags.append(f"check {master_record.name!r} recorded {len(records)} times")
-            verdict.checks.append(CheckVerdict(master_record.name, False, site.hidden, "recorded more than once", site))
-            continue
-        if not records:
-            reason = f"not reached ({error})" if error else "not reached"
-            verdict.checks.append(CheckVerdict(master_record.name, False, site.hidden, reason, site))
-            continue
-        problem = judge_value(records[0].value, master_record.value, site, compare)
-        verdict.checks.append(CheckVerdict(master_record.name, problem is None, site.hidden, message_for(site, problem), site))
-    if verdict.checks and all(check.passed for check in verdict.checks):
-        verdict.points = cell.points
-    return verdict
-
-
-def judge_value(value: Any, master_value: Any, site: CheckSite, compare: Callable[..., str | None]) -> str | None:
-    if site.below is not None or site.above is not None:
-        return compare(value, below=site.below, above=site.above)
-    return compare(value, master_value, site.rtol, site.atol)
-
-
-def message_for(site: CheckSite, problem: str | None) -> str:
+def message_for(site: CheckSite, problem: str | None, value: Any = None) -> str:
+    """What the feedback says about one check."""
     if problem is None:
         return "passed"
     if site.hidden:  # the problem text would reveal the expected value
         return site.msg or "this value is not what the exercise asks for"
+    if _has_text(value):  # text a kernel chose could carry anything, hidden inputs included
+        problem = "got text where a number was expected"
     return f"{site.msg + ' ' if site.msg else ''}({problem})"
+
+
+def _has_text(value: Any) -> bool:
+    if isinstance(value, str):
+        return True
+    return isinstance(value, list) and any(_has_text(item) for item in value)

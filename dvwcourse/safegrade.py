@@ -1,12 +1,14 @@
 """Grade submissions safely: sandboxed kernels, values judged in this process, nothing lost.
 
 For each submission: read its answer cells, put them into the master's notebook, run that in a
-sandboxed kernel where test cells only record values, judge the values against the master's own
-(recorded once per master version, the same way), then store scores, the graded notebook and
-feedback. A rerun skips submissions whose content and master are unchanged.
+sandboxed kernel, and judge each test cell in this process on the values the kernel exports
+(trusted_tests); then store scores, the graded notebook and feedback. The master is run the same
+way once per version and must pass every check. A rerun skips submissions whose content and
+master are unchanged.
 """
 from __future__ import annotations
 
+import ast
 import copy
 import hashlib
 import json
@@ -18,20 +20,30 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import nbformat
 
+from nbgrader.utils import is_grade, is_solution
+
 from .assemble import Answers, answer_ids, assemble, read_answers
-from .checkspec import CheckSite, master_test_cells, load_compare
-from .execution import CheckRecord, run_notebook
+from .checkspec import CheckSite, grade_id, library_sources, master_test_cells, module_names
+from .execution import Testing, run_notebook
 from .feedback import write_feedback
 from .gradebook_io import store_scores
 from .inputs import Submission
-from .judge import CellVerdict, CheckVerdict, judge_cell
+from .judge import CellVerdict, CheckVerdict
 from .sandbox import KernelLauncher, make_launcher
 from .settings import Course, CourseError
+from .trusted_tests import strip_magics
 
 if TYPE_CHECKING:
     from .workers import Workers
 
 STATE_DIR = ".dvwcourse"
+MASTER = "__master__"  # the student name the master's own run draws its hidden inputs for
+
+
+def grading_seed(course: Course, student: str) -> int:
+    """The seed of a student's hidden inputs: drawn at grading time, the same at every regrade."""
+    digest = hashlib.sha256(f"{course.course_id}/{course.assignment_id}/{student}".encode()).hexdigest()
+    return int(digest[:8], 16)
 
 
 @dataclass
@@ -64,19 +76,19 @@ class Evaluation:
 
 
 class Grader:
-    """Grades submissions of one course; the master's expected values are computed once."""
+    """Grades submissions of one course; the master is checked against its own tests once."""
 
     def __init__(self, course: Course, launcher: KernelLauncher | None = None) -> None:
         self.course = course
         self.launcher = launcher or make_launcher(course.sandbox)
-        self.tests = master_test_cells(course)
-        self.compare = load_compare(course)
         self.master = nbformat.read(course.source_notebook, as_version=4)
         self.template = nbformat.read(course.release_notebook, as_version=4)
+        self.library = library_sources(self.master)
+        library_names = set().union(*(module_names(ast.parse(strip_magics(s))) for s in self.library))
+        self.tests = master_test_cells(course, self.master, library_names)
         self.answer_ids = answer_ids(self.template)
-        self.kernel_code = {grade_id: test.kernel_code for grade_id, test in self.tests.items()}
         self.fingerprint = self._fingerprint()
-        self._expected: dict[str, list[CheckRecord]] | None = None
+        self._master_data: dict[str, int] | None = None
 
     def _fingerprint(self) -> str:
         """Changes whenever the master, the settings or the isolation change: then everything is regraded."""
@@ -98,33 +110,40 @@ class Grader:
         # NBGRADER_EXECUTION tells notebook code it is being graded (the demo then skips its widget).
         return {**self.course.grading_env, "NBGRADER_EXECUTION": "autograde"}
 
-    # -- the master's values ------------------------------------------------------------------
-    def expected(self) -> dict[str, list[CheckRecord]]:
-        if self._expected is None:
-            cache = self.state_dir / f"master-values-{self.fingerprint}.json"
-            if cache.is_file():
-                raw = json.loads(cache.read_text())
-                self._expected = {cell: [CheckRecord(**r) for r in records] for cell, records in raw.items()}
-            else:
-                self._expected = self._run_master()
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                cache.write_text(json.dumps({c: [asdict(r) for r in rs] for c, rs in self._expected.items()}))
-        return self._expected
+    def testing(self, student: str) -> Testing:
+        """How this student's test cells run: in this process, on inputs drawn for this student."""
+        return Testing(self.tests, self.library, grading_seed(self.course, student), self.course.grading_env)
 
-    def _run_master(self) -> dict[str, list[CheckRecord]]:
+    # -- the master's own run -------------------------------------------------------------------
+    def master_data(self) -> dict[str, int]:
+        """What grading needs from the master's own run (the number of checks of each test cell),
+        after checking that the master passes every check. Run once per master version, cached."""
+        if self._master_data is None:
+            cache = self.state_dir / f"master-checks-{self.fingerprint}.json"
+            if cache.is_file():
+                self._master_data = json.loads(cache.read_text())
+            else:
+                self._master_data = self._run_master()
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                cache.write_text(json.dumps(self._master_data))
+        return self._master_data
+
+    def use_master_data(self, data: dict[str, int]) -> None:
+        """Take the master's data from elsewhere (a Dask worker gets the coordinator's)."""
+        self._master_data = data
+
+    def _run_master(self) -> dict[str, int]:
         nb = copy.deepcopy(self.master)
-        result = run_notebook(nb, self.kernel_code, self.launcher, self.kernel_env())
+        result = run_notebook(nb, self.testing(MASTER), self.launcher, self.kernel_env())
         problems = list(result.notes) + [f"{cell}: {error}" for cell, error in result.errors.items()]
-        for grade_id, test in self.tests.items():
-            records = result.records.get(grade_id, [])
-            names = [r.name for r in records]
-            if not records or len(set(names)) != len(names):
-                problems.append(f"{grade_id}: the master records {len(records)} checks, {len(set(names))} distinct names")
-            verdict = judge_cell(test, records, records, self.compare)
-            problems += [f"{grade_id}: {c.name}: {c.message}" for c in verdict.checks if not c.passed]
+        for verdict in result.verdicts.values():
+            problems += [f"{verdict.grade_id}: {c.name}: {c.message}" for c in verdict.checks if not c.passed]
+            problems += [f"{verdict.grade_id}: {flag}" for flag in verdict.flags]
+            if not verdict.checks:
+                problems.append(f"{verdict.grade_id}: no check ran")
         if problems:
             raise CourseError(f"{self.course.source_notebook}: the master fails its own checks:\n" + "\n".join(problems))
-        return {grade_id: result.records[grade_id] for grade_id in self.tests}
+        return {grade_id: len(verdict.checks) for grade_id, verdict in result.verdicts.items()}
 
     # -- one submission -------------------------------------------------------------------------
     def launcher_for(self, slot: int) -> KernelLauncher:
@@ -147,16 +166,15 @@ class Grader:
         return evaluation
 
     def _evaluate(self, submission: Submission, launcher: KernelLauncher) -> Evaluation:
-        expected = self.expected()
+        master_checks = self.master_data()
         answers = read_answers(submission.notebook, self.answer_ids)
         if answers.unreadable:
             return Evaluation(GradeReport(submission.student, "unreadable", 0.0, self.max_score, notes=[answers.unreadable]), "")
         nb = assemble(self.master, self.template, answers)
-        result = run_notebook(nb, self.kernel_code, launcher, self.kernel_env(), submission.files)
-        cells = [
-            judge_cell(test, expected[grade_id], result.records.get(grade_id, []), self.compare, result.errors.get(grade_id, ""))
-            for grade_id, test in self.tests.items()
-        ]
+        result = run_notebook(nb, self.testing(submission.student), launcher, self.kernel_env(), submission.files)
+        cells = [result.verdicts[grade_id] for grade_id in self.tests]
+        for cell in cells:
+            cell.unreached = max(0, master_checks.get(cell.grade_id, 0) - len(cell.checks))
         report = GradeReport(
             submission.student,
             "incomplete" if result.kernel_died or result.unrun else "graded",
@@ -187,10 +205,9 @@ class Grader:
         """Manually graded cells, and whether the student wrote anything beyond the stub."""
         written = {}
         for cell in self.template.cells:
-            nbg = cell.metadata.get("nbgrader", {})
-            if nbg.get("grade") and nbg.get("solution"):
-                text = answers.cells.get(cell.id, cell.source)
-                written[cell.id] = text.strip() != cell.source.strip()
+            if is_grade(cell) and is_solution(cell):
+                text = answers.cells.get(grade_id(cell), cell.source)
+                written[grade_id(cell)] = text.strip() != cell.source.strip()
         return written
 
     def _write_graded_notebook(self, student: str, nb: nbformat.NotebookNode) -> None:
@@ -215,7 +232,7 @@ class Grader:
             else:
                 todo.append(submission)
         if todo:
-            self.expected()  # once, before any worker needs it
+            self.master_data()  # once, before any worker needs it
         from .workers import SerialWorkers  # workers build on this module
 
         for evaluation in (workers or SerialWorkers()).evaluate(self, todo):

@@ -54,12 +54,12 @@ class LocalWorkers:
 _WORKER_GRADERS: dict[tuple[str, str], Grader] = {}
 
 
-def evaluate_on_dask_worker(course_root: str, fingerprint: str, expected: dict, submission: Submission) -> Evaluation:
+def evaluate_on_dask_worker(course_root: str, fingerprint: str, master_data: dict, submission: Submission) -> Evaluation:
     """Runs on a Dask worker: a Grader per course version is built once per worker process."""
     key = (course_root, fingerprint)
     if key not in _WORKER_GRADERS:
         grader = Grader(load_course(Path(course_root)))
-        grader._expected = expected  # the coordinator's master values: identical judging everywhere
+        grader.use_master_data(master_data)  # the coordinator's: identical judging everywhere
         _WORKER_GRADERS[key] = grader
     # A slot of its own per worker process: its own sandbox uid, hence its own process limit.
     return _WORKER_GRADERS[key].evaluate(submission, slot=1 + os.getpid() % 500)
@@ -80,9 +80,9 @@ class DaskWorkers:
         from distributed import Client, as_completed as dask_completed
 
         with Client(self.address, timeout="30s") as client:
-            expected = client.scatter(grader.expected(), broadcast=True)
+            master_data = client.scatter(grader.master_data(), broadcast=True)
             futures = {
-                client.submit(evaluate_on_dask_worker, str(grader.course.root), grader.fingerprint, expected, submission,
+                client.submit(evaluate_on_dask_worker, str(grader.course.root), grader.fingerprint, master_data, submission,
                               key=f"grade-{submission.student}-{grader.fingerprint}", pure=False, retries=self.retries): submission
                 for submission in submissions
             }

@@ -51,10 +51,12 @@ X_train, y_train = make_data(teacher, n_in, n_examples=N_train)
 X_test, y_test = make_data(teacher, n_in, n_examples=N_test)
 
 # %% deep_student
+n_epochs = n_steps(50000)
+student = make_MLP(n_in, W_student, D_student)
 Es_deep = np.array([])
 for round_index in range(4):
     lr = 0.003 / 3 ** round_index
-    Es_deep = np.append(Es_deep, train_model(student, X_train, y_train, n_steps(50000), lr, progressbar=False))
+    Es_deep = np.append(Es_deep, train_model(student, X_train, y_train, n_epochs, lr, progressbar=False))
 loss_deep = compute_loss(student, X_test, y_test) / y_test.var().item()
 print("Relative test error of the deep student:", loss_deep)
 plot_loss(Es_deep)
@@ -66,12 +68,14 @@ lr = 1e-3
 n_epochs = n_steps(20000)
 Es_shallow_train = np.zeros((len(Ws_student), n_epochs))
 Es_shallow_test = np.zeros(len(Ws_student))
+shallow_students = []
 target_variance = y_test.var().item()
 for index in range(len(Ws_student)):
     student = make_MLP(n_in, int(Ws_student[index]), D_student)
     curve = train_model(student, X_train, y_train, n_epochs, lr, progressbar=False)
     Es_shallow_train[index, :] = curve / target_variance
     Es_shallow_test[index] = compute_loss(student, X_test, y_test) / target_variance
+    shallow_students.append(student)
 plot_loss_as_function_of_width(Ws_student, Es_shallow_test, Es_shallow_train)
 
 # %% width_fit
@@ -92,10 +96,10 @@ X_test, y_test = make_data(teacher, n_in, N_test)
 # %% quasi_linear_student
 lr = 1e-3
 W_student, D_student = 10, 2
-student = make_MLP(n_in, W_student, D_student)
-initialize_layers(student, sigma_teacher)
-Es_quasi = train_model(student, X_train, y_train, n_steps(20000), lr, progressbar=False)
-loss_quasi = compute_loss(student, X_test, y_test) / y_test.var().item()
+quasi_student = make_MLP(n_in, W_student, D_student)
+initialize_layers(quasi_student, sigma_teacher)
+Es_quasi = train_model(quasi_student, X_train, y_train, n_steps(20000), lr, progressbar=False)
+loss_quasi = compute_loss(quasi_student, X_test, y_test) / y_test.var().item()
 print("Shallow student loss:", loss_quasi)
 
 # %% curve_length

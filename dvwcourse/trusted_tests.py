@@ -1,0 +1,272 @@
+"""Run the master's test cells in the grader's process, on values the student's kernel exports.
+
+A test cell's code, hidden checks included, never enters the student's kernel. It runs here, in a
+namespace built from the master's library cells (trusted code). The names a test cell lists in
+`require(...)` are read from the kernel as plain data (`kernel_agent`); the student's functions
+become proxies that send the grader's inputs, and the grader's random state, to the kernel and bring
+back the result, networks changed in place and the random state after the call. Every comparison,
+ratio, fit and measurement is computed here, by `check`, on decoded data.
+"""
+from __future__ import annotations
+
+import ast
+import asyncio
+import builtins
+import itertools
+import json
+import sys
+import threading
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, Awaitable, Callable
+
+import numpy as np
+
+from . import kernel_agent
+from .checkspec import TestCell
+from .judge import CellVerdict, CheckVerdict, message_for
+
+# torch's and NumPy's random generators are global to a process: one test cell computes at a time.
+# The lock is released while a cell waits for its kernel, so parallel workers still overlap.
+JUDGE_LOCK = threading.Lock()
+BUILTIN_EXCEPTIONS = {name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)}
+
+
+class StudentCodeError(Exception):
+    """The student's kernel could not give what a check needs. Its text is the grader's own words."""
+
+
+class KernelDied(StudentCodeError):
+    pass
+
+
+class KernelBridge:
+    """Requests from the test thread to the kernel, sent and answered on the event loop's thread."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, send: Callable[[str, str, str | None], Awaitable[dict]],
+                 timeout: float) -> None:
+        self.loop = loop
+        self.send = send  # (request id, code, payload) -> the agent's answer
+        self.timeout = timeout
+        self.ids = itertools.count()
+
+    def ask(self, method: str, *args: Any, payload: str | None = None) -> dict:
+        """Call the agent's `method` with `args` (small literals) and `payload` (JSON, sent as a file)."""
+        request_id = f"r{next(self.ids)}"
+        code = f"__dvw_agent__.{method}({', '.join(repr(a) for a in (request_id, *args))})"
+        future = asyncio.run_coroutine_threadsafe(self.send(request_id, code, payload), self.loop)
+        JUDGE_LOCK.release()  # others may compute while this cell waits for its kernel
+        try:
+            return future.result(self.timeout + 30)
+        except FutureTimeout as error:
+            raise StudentCodeError("the kernel did not answer the grader in time") from error
+        finally:
+            JUDGE_LOCK.acquire()
+
+
+class StudentFunction:
+    """Calls the student's function in the kernel, with the grader's inputs and random state."""
+
+    def __init__(self, name: str, bridge: KernelBridge) -> None:
+        self.name = name
+        self.bridge = bridge
+
+    def __repr__(self) -> str:
+        return f"<your function {self.name}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        request = {"rng": kernel_agent.rng_state(), "args": [kernel_agent.encode(a) for a in args],
+                   "kwargs": {k: kernel_agent.encode(v) for k, v in kwargs.items()}}
+        answer = self.bridge.ask("call", self.name, payload=json.dumps(request))
+        if answer.get("missing"):
+            raise StudentCodeError(f"`{self.name}` is not a function in your notebook")
+        try:
+            for mine, changed in zip(args, answer["args"]):
+                if changed is not None:
+                    update_in_place(mine, kernel_agent.decode(changed))
+            kernel_agent.set_rng_state(answer["rng"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise StudentCodeError(f"the kernel's answer to a call of `{self.name}` was not plain data") from error
+        if "error" in answer:
+            raise StudentCodeError(f"calling your `{self.name}` raised {exception_name(answer['error'])}", answer["error"])
+        return decode_answer(answer.get("value"), self.name)
+
+
+def exception_name(error: Any) -> str:
+    """The name of a builtin exception type; any other name could carry a message, so it is not shown."""
+    name = error[0] if isinstance(error, list) and error else ""
+    return name if name in BUILTIN_EXCEPTIONS else "an exception"
+
+
+def decode_answer(data: Any, what: str) -> Any:
+    try:
+        return kernel_agent.decode(data)
+    except (KeyError, TypeError, ValueError) as error:
+        raise StudentCodeError(f"`{what}` could not be read as plain data") from error
+
+
+def update_in_place(mine: Any, changed: Any) -> None:
+    """What the student's function did to an argument in place, done to the grader's copy."""
+    import torch
+
+    if isinstance(mine, torch.nn.Module) and isinstance(changed, torch.nn.Module):
+        kernel_agent.copy_weights(mine, changed)
+    elif isinstance(mine, torch.Tensor) and isinstance(changed, torch.Tensor) and mine.shape == changed.shape:
+        with torch.no_grad():
+            mine.copy_(changed)
+    elif isinstance(mine, np.ndarray) and isinstance(changed, np.ndarray) and mine.shape == changed.shape:
+        mine[...] = changed
+
+
+class GraderNamespace(dict):
+    """The namespace test cells run in: the master's library and the tests' own names, plus the
+    student's names the current cell requires, read from the kernel (once per cell)."""
+
+    def __init__(self, bridge: KernelBridge) -> None:
+        super().__init__()
+        self.bridge = bridge
+        self.required: set[str] = set()
+        self.fetched: dict[str, Any] = {}
+
+    def start_cell(self, required: set[str]) -> None:
+        self.required, self.fetched = set(required), {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self.required:
+            if name not in self.fetched:
+                missing = self.fetch([name])
+                if missing:
+                    raise StudentCodeError(f"`{name}` is not defined in your notebook")
+            return self.fetched[name]
+        return dict.__getitem__(self, name)
+
+    def fetch(self, names: list[str]) -> list[str]:
+        """Read `names` from the kernel; returns the missing ones."""
+        wanted = [n for n in names if n not in self.fetched]
+        if not wanted:
+            return []
+        answer = self.bridge.ask("values", wanted)
+        for name, data in answer.get("values", {}).items():
+            if name in wanted:
+                value = decode_answer(data, name)
+                self.fetched[name] = StudentFunction(name, self.bridge) if isinstance(value, kernel_agent.KernelFunction) else value
+        return [n for n in wanted if n not in self.fetched]
+
+
+class TestCellRunner:
+    """Runs a submission's test cells in order, in one grader namespace, each against the kernel."""
+
+    def __init__(self, library: list[str], tests: dict[str, TestCell], bridge: KernelBridge, grading_seed: int,
+                 env: dict[str, str]) -> None:
+        self.bridge = bridge
+        self.namespace = GraderNamespace(bridge)
+        self.verdict: CellVerdict | None = None
+        self.cell: TestCell | None = None
+        with JUDGE_LOCK, scoped_environment(env):
+            for index, source in enumerate(library):
+                exec(compile(strip_magics(source), f"<library {index}>", "exec"), self.namespace)
+            # The functions test cells define exist from the start, so a cell that stops early (a
+            # missing name) does not take a later cell's helper with it.
+            for test in tests.values():
+                tree = ast.parse(test.source)
+                tree.body = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
+                exec(compile(tree, cell_filename(test.grade_id), "exec"), self.namespace)
+        self.compare = self.namespace["compare"]
+        self.as_plain = self.namespace["as_plain"]
+        self.namespace.update(check=self.check, require=self.require, note_difference=self.note_difference,
+                              GRADING_SEED=grading_seed)
+
+    def run(self, cell: TestCell) -> CellVerdict:
+        """Run one test cell; the verdict holds every check it made and the error it stopped on."""
+        self.cell, self.verdict = cell, CellVerdict(cell.grade_id, 0.0, cell.points)
+        self.namespace.start_cell(cell.required)
+        with JUDGE_LOCK:
+            try:
+                kernel_agent.set_rng_state(self.bridge.ask("rng")["rng"])  # the kernel's random state, as a kernel would have it
+                exec(compile(cell.source, cell_filename(cell.grade_id), "exec"), self.namespace)
+                self.bridge.ask("rng", True, payload=json.dumps(kernel_agent.rng_state()))  # and back, for the cells that follow
+            except StudentCodeError as error:
+                self.verdict.error = error.args[0]
+                self.verdict.details = " ".join(str(a) for a in error.args[1:])
+                if isinstance(error, KernelDied):
+                    raise
+            except Exception as error:  # trusted code tripped on a student's value: its message may quote that value
+                self.verdict.error = f"the checks could not use your values ({type(error).__name__})"
+                self.verdict.details = f"{type(error).__name__}: {str(error)[:300]}"
+        verdict = self.verdict
+        if verdict.checks and not verdict.error and all(c.passed for c in verdict.checks):
+            verdict.points = cell.points
+        return verdict
+
+    # -- what test cells call ---------------------------------------------------------------------
+    def check(self, name: str, value: Any, expect: Any = None, rtol: float = 1e-7, atol: float = 0.0,
+              below: float | None = None, above: float | None = None, msg: str | None = None) -> None:
+        site = self.cell.site_at(caller_line(self.cell.grade_id))
+        try:
+            plain = self.as_plain(value)
+            problem = self.compare(plain, self.as_plain(expect), rtol, atol, below, above)
+        except TypeError:
+            plain, problem = None, f"got a {type(value).__name__}, which is not plain data"
+        if expect is None and below is None and above is None:
+            problem = "the check states no expected value"
+        self.verdict.checks.append(CheckVerdict(str(name), problem is None, site.hidden, message_for(site, problem, plain), site))
+
+    def require(self, *names: str) -> None:
+        missing = self.namespace.fetch([n for n in names if n in self.namespace.required])
+        if missing:
+            raise StudentCodeError(f"not defined: {', '.join(missing)} (the exercise asks for these names)")
+
+    def note_difference(self, what: str, reported: float, measured: float, rtol: float) -> None:
+        """A number the kernel reported that the grader measured differently: for a person to look at."""
+        try:
+            if abs(float(reported) / float(measured) - 1) <= rtol:
+                return
+        except (TypeError, ValueError, ZeroDivisionError):
+            pass
+        self.verdict.flags.append(f"{what}: the notebook reports {short(reported)}, the grader measures {short(measured)}")
+
+
+def short(value: Any) -> str:
+    try:
+        return f"{float(value):.4g}"
+    except (TypeError, ValueError):
+        return type(value).__name__
+
+
+def cell_filename(grade_id: str) -> str:
+    return f"<test cell {grade_id}>"
+
+
+def caller_line(grade_id: str) -> int:
+    """The line of the test cell that called `check` (the call may sit in a helper the cell defines)."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename != cell_filename(grade_id):
+        frame = frame.f_back
+    return frame.f_lineno if frame is not None else 0
+
+
+def strip_magics(source: str) -> str:
+    """Notebook code as plain Python: IPython's %magics are for kernels only."""
+    return "\n".join("" if line.lstrip().startswith("%") else line for line in source.splitlines())
+
+
+class scoped_environment:
+    """os.environ with `env` set (the grading budget) while the library runs, then as before."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.saved: dict[str, str | None] = {}
+
+    def __enter__(self) -> None:
+        import os
+
+        self.saved = {k: os.environ.get(k) for k in self.env}
+        os.environ.update(self.env)
+
+    def __exit__(self, *exc: object) -> None:
+        import os
+
+        for key, value in self.saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
