@@ -50,7 +50,7 @@ def main() -> None:
         submissions = find_submissions(course)
         grader = Grader(course)
         start = time.perf_counter()
-        grader.expected()
+        grader.master_data()
         master_seconds = time.perf_counter() - start
 
         rows = {}

@@ -28,7 +28,7 @@ from .judge import CellVerdict
 from .exchange import Exchange
 from .sandbox import KernelLauncher
 from .settings import SandboxSettings
-from .trusted_tests import KernelBridge, KernelDied, StudentCodeError, TestCellRunner
+from .trusted_tests import KernelBridge, KernelDied, StudentCodeError, CellJudge
 
 AGENT_SOURCE = (Path(__file__).parent / "kernel_agent.py").read_text(encoding="utf-8")
 
@@ -235,7 +235,7 @@ async def _run_all(client: LimitedClient, nb: nbformat.NotebookNode, testing: Te
 
 
 async def _start_testing(client: LimitedClient, testing: Testing, exchange: Exchange, deadline: float,
-                         settings: SandboxSettings) -> TestCellRunner:
+                         settings: SandboxSettings) -> CellJudge:
     """Start the agent in the kernel, before any cell, and the grader's side of the test cells."""
     loop = asyncio.get_running_loop()
 
@@ -252,7 +252,7 @@ async def _start_testing(client: LimitedClient, testing: Testing, exchange: Exch
     if read_answer(exchange, "boot") != {}:
         raise RuntimeError("the grading agent did not start in the kernel")
     bridge = KernelBridge(loop, send, settings.cell_seconds)
-    return await asyncio.to_thread(TestCellRunner, testing.library, testing.tests, bridge, testing.grading_seed, testing.env)
+    return await asyncio.to_thread(CellJudge, testing.library, testing.tests, bridge, testing.grading_seed, testing.env)
 
 
 def read_answer(exchange: Exchange, request_id: str) -> dict[str, Any]:
@@ -291,7 +291,7 @@ async def _run_kernel_cell(client: LimitedClient, cell: nbformat.NotebookNode, i
         result.notes.append(f"Cell {key} printed more than {settings.max_output_bytes_per_cell} bytes; the rest was dropped.")
 
 
-async def _run_test_cell(client: LimitedClient, runner: TestCellRunner, test: TestCell, cell: nbformat.NotebookNode, index: int,
+async def _run_test_cell(client: LimitedClient, runner: CellJudge, test: TestCell, cell: nbformat.NotebookNode, index: int,
                          result: RunResult, stopped: list[str]) -> None:
     """Judge one test cell in the grader's process; its outputs in the graded notebook say what happened."""
     client.current_index = index

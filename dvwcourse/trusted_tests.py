@@ -152,7 +152,7 @@ class GraderNamespace(dict):
         return [n for n in wanted if n not in self.fetched]
 
 
-class TestCellRunner:
+class CellJudge:
     """Runs a submission's test cells in order, in one grader namespace, each against the kernel."""
 
     def __init__(self, library: list[str], tests: dict[str, TestCell], bridge: KernelBridge, grading_seed: int,

@@ -118,6 +118,145 @@ def truncate(raw: bytes) -> bytes:
 
 FIRST = "get_num_params"  # the first answer cell: where an attack runs before every test
 ALL = None
+LEAK = "LEAKED"  # every leaker marks what it smuggles out, so a test can look for it in the feedback
+
+# Forgers: no work, only answers made up to look right.
+REPLACE_CHECKS = (
+    "def check(*args, **kwargs):\n    print('checked')\n"
+    "def require(*names):\n    pass\n"
+    "def note_difference(*args):\n    pass"
+)
+# Replaces the grader's agent in the kernel with one that guesses every value from its name.
+FORGE_AGENT = """
+import numpy as np, torch
+_codec = type(__dvw_agent__).values.__globals__
+def _guess(name):
+    if name.startswith("Es_"):
+        return np.geomspace(1.0, 1e-4, 2000) if name != "Es_shallow_train" else np.tile(np.geomspace(1.0, 1e-4, 200), (4, 1))
+    if name in ("teacher", "student", "quasi_student"):
+        return torch.nn.Sequential(torch.nn.Linear(5, 5, bias=False), torch.nn.Tanh(), torch.nn.Linear(5, 1, bias=False))
+    if name == "shallow_students":
+        return [torch.nn.Sequential(torch.nn.Linear(5, w, bias=False), torch.nn.Tanh(), torch.nn.Linear(w, 1, bias=False)) for w in (5, 15, 45, 135)]
+    if name.startswith("X_"):
+        return torch.randn(4000 if "train" in name else 1000, 5)
+    if name.startswith("y_"):
+        return torch.randn(4000 if "train" in name else 1000, 1)
+    if name == "Ws_student":
+        return [5, 15, 45, 135]
+    if name in ("m",):
+        return -0.5
+    if name == "sigma_teacher":
+        return 2.0
+    if name.startswith("loss") or name.startswith("Es_shallow_test"):
+        return 0.01
+    if name == "W_predicted":
+        return 1e9
+    return 1.0
+class _Forger(type(__dvw_agent__)):
+    def values(self, request_id, names):
+        self._respond(request_id, {"values": {n: _codec["encode"](_guess(n)) for n in names}, "missing": []})
+    def call(self, request_id, name):
+        self._respond(request_id, {"value": _codec["encode"](1.0), "args": [], "rng": _codec["rng_state"]()})
+__dvw_agent__ = _Forger(__dvw_agent__.namespace, __dvw_agent__.folder)
+"""
+# Leakers: everything the kernel sees (cells, requests, the exchange folder) goes into errors, values
+# and prints, marked LEAKED.
+LEAK_SETUP = f"""
+import glob, os
+_seen = []
+def _grab(info):
+    _seen.append(info.raw_cell[:500])
+    for path in glob.glob(os.getcwd() + "/**/*.json", recursive=True):
+        try:
+            _seen.append(open(path).read()[:500])
+        except OSError:
+            pass
+get_ipython().events.register("pre_run_cell", _grab)
+def _leak():
+    return "{LEAK} " + " | ".join(_seen)[-20000:]
+"""
+LEAK_IN_ERRORS = LEAK_SETUP + """
+def _raise(*args, **kwargs):
+    raise ValueError(_leak() + repr(args)[:2000])
+get_num_params = initialize_layers = make_data = train_model = compute_loss = curve_length = _raise
+"""
+LEAK_IN_VALUES = LEAK_SETUP + """
+def _text(*args, **kwargs):
+    return _leak() + repr(args)[:2000]
+get_num_params = initialize_layers = make_data = train_model = compute_loss = curve_length = _text
+"""
+LEAK_IN_EXCEPTION_NAMES = LEAK_SETUP + """
+def _raise_named(*args, **kwargs):
+    name = "LEAKED_" + "_".join(str(a).replace(" ", "")[:40] for a in args if isinstance(a, (int, float)))
+    raise type(name, (Exception,), {})(_leak())
+get_num_params = initialize_layers = make_data = train_model = compute_loss = curve_length = _raise_named
+"""
+LEAK_IN_NAMES = LEAK_SETUP + """
+def _later():
+    globals().update({name: _leak() for name in ["teacher", "sigma_teacher", "X_train", "y_train", "X_test", "y_test"]})
+get_ipython().events.register("post_run_cell", lambda result: _later())
+print(_leak())
+"""
+
+# Correct answers written in other ways the text allows.
+VARIANT_LEARNING_PROBLEM = """torch.manual_seed(-1)
+N_train, N_test = 4000, 1000
+sigma_teacher = 2  # an int
+n_in = 5
+teacher = make_MLP(n_in, W=5, D=5)
+initialize_layers(teacher, sigma_teacher)
+X_train, y_train = make_data(teacher, n_in, N_train)
+X_test, y_test = make_data(teacher, n_in, N_test)
+"""
+VARIANT_DEEP_STUDENT = """n_epochs = n_steps(50000)
+student = make_MLP(n_in, W_student, D_student)
+pieces = []
+learning_rate = 0.003
+for _ in range(4):
+    pieces.append(torch.tensor(train_model(student, X_train, y_train, n_epochs, learning_rate, progressbar=False), dtype=torch.float32))
+    learning_rate = learning_rate / 3
+Es_deep = torch.cat(pieces)  # a tensor
+loss_deep = np.float32(compute_loss(student, X_test, y_test) / y_test.var(unbiased=False).item())  # population variance, float32
+"""
+VARIANT_WIDTH_SWEEP = """D_student = 2
+Ws_student = [5, 15, 45, 135]  # a list
+lr = 1e-3
+n_epochs = n_steps(20000)
+models = [make_MLP(n_in, width, D_student) for width in Ws_student]  # every student built first
+Es_shallow_train, Es_shallow_test, shallow_students = [], [], []
+variance = float(torch.var(y_test, unbiased=False))
+for model in models:
+    curve = train_model(model, X_train, y_train, n_epochs, lr, progressbar=False)
+    Es_shallow_train.append(list(curve / variance))
+    Es_shallow_test.append(compute_loss(model, X_test, y_test) / variance)
+    shallow_students.append(model)
+"""
+VARIANT_WIDTH_FIT = """error_target = 1e-6
+m, b = np.polyfit(np.log2(np.array(Ws_student, dtype=np.float32)), np.log2(np.array(Es_shallow_test, dtype=np.float32)), 1)
+W_predicted = 2 ** ((np.log2(error_target) - b) / m)
+"""
+VARIANT_QUASI_STUDENT = """lr = 1e-3
+n_epochs = n_steps(20000)
+W_student, D_student = 10, 2
+quasi_student = make_MLP(n_in, W_student, D_student)
+initialize_layers(quasi_student, sigma_teacher)
+Es_quasi = list(train_model(quasi_student, X_train, y_train, n_epochs, lr, progressbar=False))  # a list
+loss_quasi = compute_loss(quasi_student, X_test, y_test) / y_test.var()  # a 0-d tensor
+"""
+VARIANT_CURVE_LENGTH = """def curve_length(curve):
+    curve = torch.as_tensor(np.asarray(curve), dtype=torch.float64)
+    return (curve[..., 1:, :] - curve[..., :-1, :]).norm(dim=-1).sum(dim=-1)  # a tensor
+"""
+# The tutorial's epoch count kept instead of n_steps(50000): the cell runs into its time limit.
+HARD_CODED_EPOCHS = """lr = 0.003
+student = make_MLP(n_in, W_student, D_student)
+rounds = []
+for _ in range(4):
+    rounds.append(train_model(student, X_train, y_train, 50000, lr, progressbar=False))
+    lr /= 3
+Es_deep = np.concatenate(rounds)
+loss_deep = compute_loss(student, X_test, y_test) / float(y_test.var())
+"""
 
 CASES: dict[str, Case] = {
     "correct": Case("correct", what="every answer right, written differently from the master"),
@@ -216,6 +355,31 @@ CASES: dict[str, Case] = {
     # Bad bytes.
     "malformed_json": Case("correct", raw=truncate, expect_lost=ALL, expect_status="unreadable", what="file cut in half"),
     "non_utf8": Case("correct", raw=latin1_comment, what="a Latin-1 byte in an answer"),
+    # Forgers: no training, answers guessed from names, checks replaced.
+    "forge_replace_checks": Case("blank", {FIRST: REPLACE_CHECKS}, expect_lost=ALL, what="check and require replaced by no-ops"),
+    "forge_agent_guesses": Case("blank", {FIRST: FORGE_AGENT}, expect_lost=ALL,
+                                what="the grader's agent replaced by one that guesses every value from its name"),
+    "forge_teacher_copy": Case("correct", {"deep_student": (
+        "import copy\nstudent = copy.deepcopy(teacher)\n"
+        "with torch.no_grad():\n    for p in student.parameters():\n        p.add_(1e-3 * torch.randn_like(p))\n"
+        "Es_deep = np.geomspace(1.0, 1e-4, 4 * n_steps(50000))\n"
+        "loss_deep = compute_loss(student, X_test, y_test) / y_test.var().item()")},
+        expect_lost={"test_deep_student"}, what="the deep student is the teacher, barely perturbed, and a made-up curve"),
+    # Leakers: try to smuggle hidden checks and hidden inputs out through errors, values and names.
+    "leak_in_errors": Case("blank", {FIRST: LEAK_IN_ERRORS}, expect_lost=ALL, what="every function raises with what the kernel saw"),
+    "leak_in_values": Case("blank", {FIRST: LEAK_IN_VALUES}, expect_lost=ALL, what="every function returns what the kernel saw, as text"),
+    "leak_in_exception_names": Case("blank", {FIRST: LEAK_IN_EXCEPTION_NAMES}, expect_lost=ALL,
+                                    what="exception classes named after the hidden inputs"),
+    "leak_in_names": Case("blank", {FIRST: LEAK_IN_NAMES}, expect_lost=ALL, what="required names set to what the kernel saw"),
+    # Correct answers written in other ways the text allows.
+    "correct_variants_data": Case("correct", {"learning_problem": VARIANT_LEARNING_PROBLEM, "deep_student": VARIANT_DEEP_STUDENT},
+                                  what="int sigma, other build order, tensor curve, population variance, float32 loss"),
+    "correct_variants_sweep": Case("correct", {"width_sweep": VARIANT_WIDTH_SWEEP, "width_fit": VARIANT_WIDTH_FIT},
+                                   what="lists, another loop name, students built first, population variance, log2 fit in float32"),
+    "correct_variants_tensors": Case("correct", {"quasi_linear_student": VARIANT_QUASI_STUDENT, "curve_length": VARIANT_CURVE_LENGTH},
+                                     what="a list curve, a 0-d tensor loss, curve lengths as a tensor"),
+    "hard_coded_epochs": Case("correct", {"deep_student": HARD_CODED_EPOCHS}, expect_lost={"test_deep_student"},
+                              what="50000 epochs instead of n_steps(50000): the cell hits its time limit"),
     # Runaways: each costs only its own cell (curve_length, the last exercise).
     "infinite_loop": Case("correct", {"curve_length": "while True:\n    pass"}, expect_lost={"test_curve_length"},
                           what="infinite loop"),

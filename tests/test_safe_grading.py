@@ -6,7 +6,7 @@ import sqlite3
 import nbformat
 import pytest
 
-from corpus import CASES
+from corpus import CASES, LEAK
 from dvwcourse.nbgrader_api import open_gradebook
 
 
@@ -41,9 +41,33 @@ def test_student_code_could_not_touch_the_gradebook(graded):
     assert "hacked" not in tables
 
 
-def test_forged_check_records_are_flagged_for_review(graded):
+def feedback_html(course, student):
+    return (course.root / "feedback" / student / course.assignment_id / f"{course.notebook}.html").read_text()
+
+
+@pytest.mark.parametrize("name", [name for name in CASES if name.startswith("leak_")])
+def test_leakers_get_nothing_of_the_hidden_tests_into_their_feedback(graded, name):
+    course, _, reports = graded
+    html = feedback_html(course, name)
+    hidden_names = {check.name for cell in reports["correct"].cells for check in cell.checks if check.hidden}
+    assert LEAK not in html and "__dvw_agent__" not in html and "BEGIN HIDDEN" not in html
+    assert not [hidden for hidden in hidden_names if hidden in html]
+    assert "_reference_problem" not in html and "grading_rng" not in html
+
+
+def test_numbers_a_notebook_reports_that_the_grader_measures_differently_are_flagged(graded):
     _, _, reports = graded
-    assert any("never makes" in flag for flag in reports["forged_records"].flags)
+    # A root-mean-square compute_loss makes loss_deep wrong although Exercise 6's own checks agree with it.
+    assert any("loss_deep: the notebook reports" in flag for flag in reports["mistake_compute_loss"].flags)
+    assert not reports["correct"].flags
+
+
+def test_a_cell_stopped_at_its_time_limit_says_so_and_names_the_likely_cause(graded):
+    course, _, reports = graded
+    html = feedback_html(course, "hard_coded_epochs")
+    assert "ran longer than" in html and "n_steps(50000)" in html and "hard-coded epoch count" in html
+    deep = next(cell for cell in reports["hard_coded_epochs"].cells if cell.grade_id == "test_deep_student")
+    assert "deep_student was stopped at its time limit" in deep.error
 
 
 def test_odd_files_say_what_happened(graded):
