@@ -195,15 +195,10 @@ class Agent:
         os.replace(path + ".part", path)
 
     def values(self, request_id, names):
-        """The value of each name, or that it is missing."""
+        """The value of each name, or that it is missing, and the random state."""
         found = {name: encode(self.namespace[name]) for name in names if name in self.namespace}
-        self._respond(request_id, {"values": found, "missing": [name for name in names if name not in self.namespace]})
-
-    def rng(self, request_id, set_state=False):
-        """Take the grader's random state (when sent); answer with the current one."""
-        if set_state:
-            set_rng_state(self._request(request_id))
-        self._respond(request_id, {"rng": rng_state()})
+        missing = [name for name in names if name not in self.namespace]
+        self._respond(request_id, {"values": found, "missing": missing, "rng": rng_state()})
 
     def call(self, request_id, name):
         """Call the student's function `name` with the grader's inputs and random state."""

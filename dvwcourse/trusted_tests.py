@@ -2,10 +2,11 @@
 
 A test cell's code, hidden checks included, never enters the student's kernel. It runs here, in a
 namespace built from the master's library cells (trusted code). The names a test cell lists in
-`require(...)` are read from the kernel as plain data (`kernel_agent`); the student's functions
-become proxies that send the grader's inputs, and the grader's random state, to the kernel and bring
-back the result, networks changed in place and the random state after the call. Every comparison,
-ratio, fit and measurement is computed here, by `check`, on decoded data.
+`require(...)` are read from the kernel as plain data (`kernel_agent`), with the kernel's random
+state, which the test continues from; the student's functions become proxies that send the grader's
+inputs, and the grader's random state, to the kernel and bring back the result, networks changed in
+place and the random state after the call. Every comparison, ratio, fit and measurement is computed
+here, by `check`, on decoded data.
 """
 from __future__ import annotations
 
@@ -126,9 +127,17 @@ class GraderNamespace(dict):
         self.bridge = bridge
         self.required: set[str] = set()
         self.fetched: dict[str, Any] = {}
+        self.rng: dict | None = None  # the kernel's random state when the names were read
 
     def start_cell(self, required: set[str]) -> None:
-        self.required, self.fetched = set(required), {}
+        """Read every name the cell requires, at once, and the kernel's random state with them."""
+        self.required, self.fetched, self.rng = set(required), {}, None
+        self.fetch(sorted(required))
+        if self.rng is not None:
+            try:
+                kernel_agent.set_rng_state(self.rng)  # the test continues from the kernel's random state
+            except (KeyError, TypeError, ValueError) as error:
+                raise StudentCodeError("the kernel's random state was not plain data") from error
 
     def __getitem__(self, name: str) -> Any:
         if name in self.required:
@@ -145,6 +154,7 @@ class GraderNamespace(dict):
         if not wanted:
             return []
         answer = self.bridge.ask("values", wanted)
+        self.rng = answer.get("rng")
         for name, data in answer.get("values", {}).items():
             if name in wanted:
                 value = decode_answer(data, name)
@@ -178,12 +188,10 @@ class CellJudge:
     def run(self, cell: TestCell) -> CellVerdict:
         """Run one test cell; the verdict holds every check it made and the error it stopped on."""
         self.cell, self.verdict = cell, CellVerdict(cell.grade_id, 0.0, cell.points)
-        self.namespace.start_cell(cell.required)
         with JUDGE_LOCK:
             try:
-                kernel_agent.set_rng_state(self.bridge.ask("rng")["rng"])  # the kernel's random state, as a kernel would have it
+                self.namespace.start_cell(cell.required)
                 exec(compile(cell.source, cell_filename(cell.grade_id), "exec"), self.namespace)
-                self.bridge.ask("rng", True, payload=json.dumps(kernel_agent.rng_state()))  # and back, for the cells that follow
             except StudentCodeError as error:
                 self.verdict.error = error.args[0]
                 self.verdict.details = " ".join(str(a) for a in error.args[1:])
@@ -211,7 +219,7 @@ class CellJudge:
         self.verdict.checks.append(CheckVerdict(str(name), problem is None, site.hidden, message_for(site, problem, plain), site))
 
     def require(self, *names: str) -> None:
-        missing = self.namespace.fetch([n for n in names if n in self.namespace.required])
+        missing = [n for n in names if n in self.namespace.required and n not in self.namespace.fetched]
         if missing:
             raise StudentCodeError(f"not defined: {', '.join(missing)} (the exercise asks for these names)")
 
