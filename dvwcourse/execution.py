@@ -19,7 +19,9 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
+from .out_of_space import out_of_space_notes
 from .sandbox import KernelLauncher
+from .scratch import scratch_folder
 from .settings import SandboxSettings
 
 CHECK_MIME = "application/vnd.dvwcourse.check+json"
@@ -192,8 +194,8 @@ def run_notebook(
     nb: nbformat.NotebookNode, kernel_code: dict[str, str], launcher: KernelLauncher, env: dict[str, str], files: list[Path] = (),
 ) -> RunResult:
     """Execute `nb` in place (outputs filled in); test cells listed in `kernel_code` run that code instead."""
-    with tempfile.TemporaryDirectory(prefix="dvw-scratch-") as folder:
-        scratch = Path(folder)
+    with scratch_folder(launcher.settings.work_folder_bytes, launcher.bounded) as scratch:
         prepare_scratch(scratch, list(files))
         result = asyncio.run(_run(nb, kernel_code, launcher, env, scratch))
+        result.notes += out_of_space_notes(scratch, nb, launcher)
     return result

@@ -5,9 +5,10 @@ import functools
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from .scratch import can_mount
 from .settings import SandboxSettings
 
 # Read-only system folders the kernel needs; everything else (the course above all) stays invisible.
@@ -17,27 +18,52 @@ SANDBOX_UID = 65534  # nobody: not root, so the process limit applies
 
 @dataclass(frozen=True)
 class KernelLauncher:
-    """How grading kernels start: `isolated` tells whether bubblewrap confines them."""
+    """How grading kernels start: `isolated` tells whether bubblewrap confines them, `bounded` whether
+    their writes are size-bounded (the scratch folder a tmpfs; needs root to mount)."""
 
     settings: SandboxSettings
     isolated: bool
     uid: int = SANDBOX_UID
+    bounded: bool = field(default_factory=can_mount)
 
     @property
     def description(self) -> str:
         if self.isolated:
-            return "sandboxed (bubblewrap: no network, read-only system, own scratch folder; memory, process, file-size and time limits)"
-        return "NOT sandboxed: resource limits only (memory, file size, time); the kernel can see the file system and the network"
+            return ("sandboxed (bubblewrap: no network, read-only system, own scratch folder; memory, process, file-size "
+                    f"and time limits; {self.disk_bounds})")
+        limits = "memory, processes, file size, time; runs as an unprivileged user" if self.bounded else "memory, file size, time"
+        return f"NOT sandboxed: resource limits only ({limits}; {self.disk_bounds}); the kernel can see the file system and the network"
+
+    @property
+    def disk_bounds(self) -> str:
+        """What the kernel can write, and how much."""
+        if not self.bounded:
+            return "writes NOT size-bounded: the scratch folder is on the host's disk (bounding it needs root)"
+        temps = "/tmp" if self.isolated else "/tmp (also seen as /var/tmp, /dev/shm, /run/lock)"
+        return (f"writes bounded: working folder and HOME {megabytes(self.settings.work_folder_bytes)} MB, "
+                f"{temps} {megabytes(self.settings.scratch_tmpfs_bytes)} MB, everything else read-only")
 
     def command(self, argv: list[str], scratch: Path) -> list[str]:
-        """`argv` wrapped in the limits and, when isolated, in the sandbox seeing only `scratch`."""
+        """`argv` wrapped in the limits and, when isolated, in the sandbox seeing only `scratch`; when only
+        bounded, in a mount namespace where `scratch` and one bounded /tmp are all it can write."""
         limits = [
             "prlimit", f"--as={self.settings.memory_bytes}", f"--fsize={self.settings.max_file_bytes}", "--core=0",
         ]
-        if not self.isolated:
+        if not (self.isolated or self.bounded):
             return [*limits, "--", *argv]
+        # The process limit holds only for a kernel that runs as the unprivileged uid, not as root.
         limits.append(f"--nproc={self.settings.max_processes}")
-        return [*limits, "--", *bwrap_prefix(scratch, self.settings.scratch_tmpfs_bytes), *drop_to_uid(self.uid), *argv]
+        return [*limits, "--", *self.confinement(scratch), *drop_to_uid(self.uid), *argv]
+
+    def confinement(self, scratch: Path) -> list[str]:
+        if self.isolated:
+            return bwrap_prefix(scratch, self.settings.scratch_tmpfs_bytes)
+        return [sys.executable, "-m", "dvwcourse.confine", "--scratch", str(scratch),
+                "--tmp-bytes", str(self.settings.scratch_tmpfs_bytes), "--"]
+
+
+def megabytes(size: int) -> str:
+    return f"{size / 1e6:g}"
 
 
 def python_paths() -> list[str]:
