@@ -6,8 +6,9 @@ from pathlib import Path
 
 import nbformat
 
-from .sandbox import KernelLauncher, megabytes
+from .sandbox import KernelLauncher
 from .scratch import filled
+from .settings import megabytes
 
 # How Python and the shell report ENOSPC.
 NO_SPACE_MESSAGES = ("No space left on device", "[Errno 28]")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .scratch import can_mount
-from .settings import SandboxSettings
+from .settings import SandboxSettings, megabytes
 
 # Read-only system folders the kernel needs; everything else (the course above all) stays invisible.
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc")
@@ -60,10 +60,6 @@ class KernelLauncher:
             return bwrap_prefix(scratch, self.settings.scratch_tmpfs_bytes)
         return [sys.executable, "-m", "dvwcourse.confine", "--scratch", str(scratch),
                 "--tmp-bytes", str(self.settings.scratch_tmpfs_bytes), "--"]
-
-
-def megabytes(size: int) -> str:
-    return f"{size / 1e6:g}"
 
 
 def python_paths() -> list[str]:

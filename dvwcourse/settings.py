@@ -67,6 +67,11 @@ class Course:
         return {self.budget_env_var: str(self.grading_budget), "TQDM_DISABLE": "1"}
 
 
+def megabytes(size: int) -> str:
+    """A size from course.yml as people read it: 200000000 -> "200"."""
+    return f"{round(size / 1e6, 1):g}"
+
+
 def find_course_root(start: Path | None = None) -> Path:
     """The nearest folder, from `start` (default: the working folder) upwards, holding course.yml."""
     start = (start or Path.cwd()).resolve()
