@@ -20,8 +20,12 @@ from typing import Iterator
 FULL_MARGIN_BYTES = 1 << 20
 
 
+# Files cost memory beyond their bytes: at most one per 4 KB of the bound (an empty-file flood stops there too).
+BYTES_PER_FILE = 4096
+
+
 def tmpfs_options(size_bytes: int, mode: str) -> str:
-    return f"size={size_bytes},mode={mode}"
+    return f"size={size_bytes},nr_inodes={max(1024, size_bytes // BYTES_PER_FILE)},mode={mode}"
 
 
 @functools.cache
