@@ -1,6 +1,6 @@
 """Bound a kernel's writes without bubblewrap (the limits-only fallback), then run it.
 
-`python -m dvwcourse.confine --scratch DIR --tmp-bytes N -- COMMAND...`, run as root: in a private
+`python -m dvwcourse.confine --scratch DIR --tmp-bytes N [--keep DIR]... -- COMMAND...`, run as root: in a private
 mount namespace every mount turns read-only except the scratch folder (already a size-limited tmpfs),
 the world-writable temporary folders become one fresh tmpfs of N bytes, then COMMAND (which drops
 to an unprivileged uid) runs there. The kernel still sees the file system and the network; it can
@@ -61,11 +61,14 @@ def make_read_only(point: str) -> None:
     _mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | kept)
 
 
-def confine(scratch: Path, tmp_bytes: int) -> None:
-    """Turn this process's view of the file system into: read-only, but for `scratch` and one bounded /tmp."""
+def confine(scratch: Path, tmp_bytes: int, keep: list[Path]) -> None:
+    """Turn this process's view of the file system into: read-only, but for `scratch` and one bounded /tmp.
+
+    `scratch` and `keep` (the kernel's Python) stay visible even when they lie below a temporary folder.
+    """
     _check(_libc.unshare(CLONE_NEWNS), "unshare")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing done here reaches the host
-    held = os.open(scratch, os.O_PATH | os.O_DIRECTORY)  # the scratch mount, to bind back if a tmpfs hides it
+    held = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in sorted({scratch, *keep}, key=lambda p: len(p.parts))}
     for point, fstype in mounts():
         if Path(point) == scratch:
             continue
@@ -78,20 +81,32 @@ def confine(scratch: Path, tmp_bytes: int) -> None:
     _mount("dvw-tmp", temps[0], "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_options(tmp_bytes, "1777"))
     for folder in temps[1:]:
         _mount(temps[0], folder, None, MS_BIND)
-    if not scratch.is_dir() or os.stat(scratch).st_dev != os.fstat(held).st_dev:
-        scratch.mkdir(mode=0o755, parents=True, exist_ok=True)
-        _mount(f"/proc/self/fd/{held}", str(scratch), None, MS_BIND)
-    os.close(held)
+    for path, handle in held.items():
+        if not same_folder(path, handle):  # hidden by the new /tmp: bind it back where it was
+            path.mkdir(mode=0o755, parents=True, exist_ok=True)
+            _mount(f"/proc/self/fd/{handle}", str(path), None, MS_BIND | MS_REC)
+            if path != scratch:
+                make_read_only(str(path))
+        os.close(handle)
+
+
+def same_folder(path: Path, handle: int) -> bool:
+    try:
+        seen, held = os.stat(path), os.fstat(handle)
+    except FileNotFoundError:
+        return False
+    return (seen.st_dev, seen.st_ino) == (held.st_dev, held.st_ino)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m dvwcourse.confine", description=__doc__)
     parser.add_argument("--scratch", type=Path, required=True)
     parser.add_argument("--tmp-bytes", type=int, required=True)
+    parser.add_argument("--keep", type=Path, action="append", default=[], help="a folder to keep visible (read-only)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    confine(args.scratch.resolve(), args.tmp_bytes)
+    confine(args.scratch.resolve(), args.tmp_bytes, [path.resolve() for path in args.keep])
     os.execvp(command[0], command)
 
 

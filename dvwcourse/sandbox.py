@@ -58,8 +58,9 @@ class KernelLauncher:
     def confinement(self, scratch: Path) -> list[str]:
         if self.isolated:
             return bwrap_prefix(scratch, self.settings.scratch_tmpfs_bytes)
+        keep = [arg for path in python_paths() for arg in ("--keep", path)]
         return [sys.executable, "-m", "dvwcourse.confine", "--scratch", str(scratch),
-                "--tmp-bytes", str(self.settings.scratch_tmpfs_bytes), "--"]
+                "--tmp-bytes", str(self.settings.scratch_tmpfs_bytes), *keep, "--"]
 
 
 def python_paths() -> list[str]:

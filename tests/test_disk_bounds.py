@@ -9,6 +9,7 @@ import errno
 import json
 import os
 import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,7 +27,8 @@ from dvwcourse.out_of_space import out_of_space_notes
 from dvwcourse.release import build_release
 from dvwcourse.safegrade import PENDING, Grader
 from dvwcourse.samples import sample_answers
-from dvwcourse.sandbox import KernelLauncher, make_launcher
+from dvwcourse.confine import PSEUDO_FILESYSTEMS, TEMP_FOLDERS
+from dvwcourse.sandbox import SANDBOX_UID, KernelLauncher, drop_to_uid, make_launcher
 from dvwcourse.scratch import can_mount, scratch_folder
 from dvwcourse.settings import load_course
 
@@ -108,6 +110,29 @@ def test_each_mode_says_what_is_bounded(course):
     assert "NOT size-bounded" in KernelLauncher(settings, isolated=False, bounded=False).description
     command = fallback.command(["kernel"], Path("/tmp/scratch"))
     assert "dvwcourse.confine" in command and "--reuid=65534" in command and command[-1] == "kernel"
+
+
+def test_without_bubblewrap_only_the_scratch_folder_and_one_bounded_tmp_are_writable(tmp_path):
+    kept = tmp_path / "python"  # below /tmp, like a Python that the kernel's own /tmp would hide
+    kept.mkdir()
+    (kept / "marker").write_text("still here")
+    with scratch_folder(5 * MB, bounded=True) as scratch:
+        script = (f"cat {kept}/marker; echo; touch {kept}/x 2>/dev/null || echo kept-read-only; touch {scratch}/x && echo scratch-writable; "
+                  "head -c 4000000 /dev/zero > /tmp/fill 2>/dev/null || echo tmp-full; id -u; cat /proc/self/mountinfo")
+        run = subprocess.run([sys.executable, "-m", "dvwcourse.confine", "--scratch", str(scratch), "--tmp-bytes", str(3 * MB),
+                              "--keep", str(kept), "--", *drop_to_uid(SANDBOX_UID), "sh", "-c", script],
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[:5] == ["still here", "kept-read-only", "scratch-writable", "tmp-full", str(SANDBOX_UID)]
+    writable = {point for point, options, fstype in mountinfo(lines[5:]) if "rw" in options.split(",") and fstype not in PSEUDO_FILESYSTEMS}
+    assert writable == {str(scratch), *[folder for folder in TEMP_FOLDERS if os.path.isdir(folder)]}
+    assert not (kept / "x").exists() and Path("/proc/self/mountinfo").read_text().count(" /tmp ") <= 1  # nothing reached the host
+
+
+def mountinfo(lines: list[str]) -> list[tuple[str, str, str]]:
+    """(mount point, per-mount options, file system type) of /proc/self/mountinfo lines."""
+    return [(fields[4], fields[5], fields[fields.index("-") + 1]) for fields in map(str.split, lines)]
 
 
 def test_older_course_files_without_the_new_keys_still_load(course_copy):
