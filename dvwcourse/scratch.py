@@ -18,8 +18,6 @@ from typing import Iterator
 
 # A filesystem this close to full counts as filled: tmpfs rounds to pages and files have metadata.
 FULL_MARGIN_BYTES = 1 << 20
-
-
 # Files cost memory beyond their bytes: at most one per 4 KB of the bound (an empty-file flood stops there too).
 BYTES_PER_FILE = 4096
 
