@@ -39,9 +39,13 @@ def _check(result: int, what: str) -> None:
         raise OSError(error, f"{what}: {os.strerror(error)}")
 
 
+def _c_string(text: str | None) -> bytes | None:
+    return None if text is None else os.fsencode(text)
+
+
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    encode = lambda text: text.encode() if text is not None else None  # noqa: E731
-    _check(_libc.mount(encode(source), encode(target), encode(fstype), ctypes.c_ulong(flags), encode(data)), f"mount {target}")
+    result = _libc.mount(_c_string(source), _c_string(target), _c_string(fstype), ctypes.c_ulong(flags), _c_string(data))
+    _check(result, f"mount {target}")
 
 
 def mounts() -> list[tuple[str, str]]:
@@ -74,6 +78,8 @@ def confine(scratch: Path, tmp_bytes: int, keep: list[Path]) -> None:
             continue
         try:
             make_read_only(point)
+        except FileNotFoundError:
+            pass  # below another mount: out of reach anyway
         except OSError:
             if fstype not in PSEUDO_FILESYSTEMS:
                 raise
