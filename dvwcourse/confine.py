@@ -1,10 +1,10 @@
 """Bound a kernel's writes without bubblewrap (the limits-only fallback), then run it.
 
-`python -m dvwcourse.confine --scratch DIR --tmp-bytes N [--keep DIR]... -- COMMAND...`, run as root: in a private
-mount namespace every mount turns read-only except the scratch folder (already a size-limited tmpfs),
-the world-writable temporary folders become one fresh tmpfs of N bytes, then COMMAND (which drops
-to an unprivileged uid) runs there. The kernel still sees the file system and the network; it can
-write only to those two bounded places.
+`python -m dvwcourse.confine --scratch DIR --tmp DIR [--keep DIR]... -- COMMAND...`, run as root: in a
+private mount namespace every mount turns read-only except the scratch folder and the kernel's /tmp
+(size-limited tmpfs mounts of the grader's, see dvwcourse.scratch), which all world-writable temporary
+folders show; then COMMAND (which drops to an unprivileged uid) runs there. The kernel still sees the
+file system and the network; it can write only to those two bounded places.
 """
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ import os
 import re
 import sys
 from pathlib import Path
-
-from .scratch import tmpfs_options
 
 CLONE_NEWNS = 0x00020000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
@@ -65,16 +63,16 @@ def make_read_only(point: str) -> None:
     _mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | kept)
 
 
-def confine(scratch: Path, tmp_bytes: int, keep: list[Path]) -> None:
-    """Turn this process's view of the file system into: read-only, but for `scratch` and one bounded /tmp.
+def confine(scratch: Path, tmp: Path, keep: list[Path]) -> None:
+    """Turn this process's view of the file system into: read-only, but for `scratch` and `tmp`, seen as /tmp.
 
     `scratch` and `keep` (the kernel's Python) stay visible even when they lie below a temporary folder.
     """
     _check(_libc.unshare(CLONE_NEWNS), "unshare")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing done here reaches the host
-    held = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in sorted({scratch, *keep}, key=lambda p: len(p.parts))}
+    held = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in sorted({scratch, tmp, *keep}, key=lambda p: len(p.parts))}
     for point, fstype in mounts():
-        if Path(point) == scratch:
+        if Path(point) in (scratch, tmp):
             continue
         try:
             make_read_only(point)
@@ -83,16 +81,16 @@ def confine(scratch: Path, tmp_bytes: int, keep: list[Path]) -> None:
         except OSError:
             if fstype not in PSEUDO_FILESYSTEMS:
                 raise
-    temps = [folder for folder in TEMP_FOLDERS if os.path.isdir(folder)]
-    _mount("dvw-tmp", temps[0], "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_options(tmp_bytes, "1777"))
-    for folder in temps[1:]:
-        _mount(temps[0], folder, None, MS_BIND)
-    for path, handle in held.items():
-        if not same_folder(path, handle):  # hidden by the new /tmp: bind it back where it was
+    for folder in TEMP_FOLDERS:
+        if os.path.isdir(folder):
+            _mount(f"/proc/self/fd/{held[tmp]}", folder, None, MS_BIND)
+    for path in [scratch, *keep]:
+        if not same_folder(path, held[path]):  # hidden by the new /tmp: bind it back where it was
             path.mkdir(mode=0o755, parents=True, exist_ok=True)
-            _mount(f"/proc/self/fd/{handle}", str(path), None, MS_BIND | MS_REC)
+            _mount(f"/proc/self/fd/{held[path]}", str(path), None, MS_BIND | MS_REC)
             if path != scratch:
                 make_read_only(str(path))
+    for handle in held.values():
         os.close(handle)
 
 
@@ -107,12 +105,12 @@ def same_folder(path: Path, handle: int) -> bool:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m dvwcourse.confine", description=__doc__)
     parser.add_argument("--scratch", type=Path, required=True)
-    parser.add_argument("--tmp-bytes", type=int, required=True)
+    parser.add_argument("--tmp", type=Path, required=True, help="the kernel's /tmp, a size-limited tmpfs")
     parser.add_argument("--keep", type=Path, action="append", default=[], help="a folder to keep visible (read-only)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    confine(args.scratch.resolve(), args.tmp_bytes, [path.resolve() for path in args.keep])
+    confine(args.scratch.resolve(), args.tmp.resolve(), [path.resolve() for path in args.keep])
     os.execvp(command[0], command)
 
 

@@ -194,7 +194,7 @@ def run_notebook(
     nb: nbformat.NotebookNode, kernel_code: dict[str, str], launcher: KernelLauncher, env: dict[str, str], files: list[Path] = (),
 ) -> RunResult:
     """Execute `nb` in place (outputs filled in); test cells listed in `kernel_code` run that code instead."""
-    with scratch_folder(launcher.settings.work_folder_bytes, launcher.bounded) as scratch:
+    with scratch_folder(launcher.settings, launcher.bounded) as scratch:
         prepare_scratch(scratch, list(files))
         result = asyncio.run(_run(nb, kernel_code, launcher, env, scratch))
         result.notes += out_of_space_notes(scratch, nb, launcher)

@@ -1,5 +1,5 @@
-"""Tell a student whose notebook ran out of its disk space: the scratch folder filled up, or a cell
-reported "No space left on device" (its /tmp, which the grader cannot see, may have filled)."""
+"""Tell a student whose notebook ran out of its disk space: its working folder or /tmp is full, or a
+cell reported "No space left on device" (it may have removed its files since)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 
 from .sandbox import KernelLauncher
-from .scratch import filled
+from .scratch import filled, private_tmp
 from .settings import megabytes
 
 # How Python and the shell report ENOSPC.
@@ -29,8 +29,10 @@ def out_of_space_notes(scratch: Path, nb: nbformat.NotebookNode, launcher: Kerne
     if not launcher.bounded:
         return []
     settings = launcher.settings
-    if filled(scratch):
-        wrote = f"more than {megabytes(settings.work_folder_bytes)} MB to its working folder"
+    places = [("its working folder", scratch, settings.work_folder_bytes), ("/tmp", private_tmp(scratch), settings.scratch_tmpfs_bytes)]
+    full = [f"more than {megabytes(size)} MB to {where}" for where, path, size in places if filled(path)]
+    if full:
+        wrote = " and ".join(full)
     elif says_no_space(nb):
         wrote = (f"more than its disk space allows (working folder and HOME {megabytes(settings.work_folder_bytes)} MB, "
                  f"/tmp {megabytes(settings.scratch_tmpfs_bytes)} MB)")

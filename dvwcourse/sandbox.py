@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .scratch import can_mount
+from .scratch import can_mount, private_tmp
 from .settings import SandboxSettings, megabytes
 
 # Read-only system folders the kernel needs; everything else (the course above all) stays invisible.
@@ -57,10 +57,15 @@ class KernelLauncher:
 
     def confinement(self, scratch: Path) -> list[str]:
         if self.isolated:
-            return bwrap_prefix(scratch, self.settings.scratch_tmpfs_bytes)
+            return bwrap_prefix(scratch, self.bwrap_tmp(scratch))
         keep = [arg for path in python_paths() for arg in ("--keep", path)]
-        return [sys.executable, "-m", "dvwcourse.confine", "--scratch", str(scratch),
-                "--tmp-bytes", str(self.settings.scratch_tmpfs_bytes), *keep, "--"]
+        return [sys.executable, "-m", "dvwcourse.confine", "--scratch", str(scratch), "--tmp", str(private_tmp(scratch)), *keep, "--"]
+
+    def bwrap_tmp(self, scratch: Path) -> list[str]:
+        """bwrap's arguments for the kernel's /tmp: the grader's bounded tmpfs, or bubblewrap's own of that size."""
+        if self.bounded:
+            return ["--bind", str(private_tmp(scratch)), "/tmp"]
+        return ["--perms", "1777", "--size", str(self.settings.scratch_tmpfs_bytes), "--tmpfs", "/tmp"]
 
 
 def python_paths() -> list[str]:
@@ -69,14 +74,15 @@ def python_paths() -> list[str]:
     return sorted(p for p in paths if not any(p != q and p.startswith(q + "/") for q in paths))
 
 
-def bwrap_prefix(scratch: Path, tmpfs_bytes: int) -> list[str]:
+def bwrap_prefix(scratch: Path, tmp: list[str]) -> list[str]:
+    """bwrap's arguments: system read-only, /tmp as `tmp` says, `scratch` writable and the working folder."""
     args = ["bwrap"]
     for path in SYSTEM_PATHS:
         if Path(path).exists():
             args += ["--ro-bind", path, path]
     # The private /tmp first: the environment or the scratch folder may live below /tmp.
     # Sticky and world-writable like a real /tmp: libraries (torch's compile cache) write there.
-    args += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--size", str(tmpfs_bytes), "--tmpfs", "/tmp"]
+    args += ["--dev", "/dev", "--proc", "/proc", *tmp]
     for path in python_paths():
         args += parent_dirs(Path(path)) + ["--ro-bind", path, path]
     args += parent_dirs(scratch) + ["--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
@@ -110,7 +116,7 @@ def bubblewrap_works() -> bool:
     probe = Path("/tmp")
     try:
         run = subprocess.run(
-            [*bwrap_prefix(probe, 1 << 20), *drop_to_uid(SANDBOX_UID), sys.executable, "-c", "pass"],
+            [*bwrap_prefix(probe, ["--tmpfs", "/tmp"]), *drop_to_uid(SANDBOX_UID), sys.executable, "-c", "pass"],
             capture_output=True, timeout=30,
         )
     except (OSError, subprocess.TimeoutExpired):

@@ -1,9 +1,10 @@
-"""The kernel's scratch folder (its working folder and HOME): a size-limited tmpfs per kernel.
+"""The kernel's scratch folder (its working folder and HOME) and its /tmp: a size-limited tmpfs each, per kernel.
 
-The grader (root) mounts it on the host, so the kernel's IPC sockets and connection file in it stay
-reachable from this process, and the same folder is bound into the sandbox. A kernel that fills it
-gets "No space left on device"; the host's disk never sees its bytes. Without root nothing can be
-mounted: the folder is then a plain temporary folder with no size bound (the launcher says so).
+The grader (root) mounts them on the host, so the kernel's IPC sockets and connection file in the
+scratch folder stay reachable from this process; the sandbox (or dvwcourse.confine) shows them to the
+kernel. A kernel that fills one gets "No space left on device"; the host's disk never sees its bytes.
+Without root nothing can be mounted: the scratch folder is then a plain temporary folder with no size
+bound (the launcher says so).
 """
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import os
 import shutil
 import subprocess
 import tempfile
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from .settings import SandboxSettings
 
 # A filesystem this close to full counts as filled: tmpfs rounds to pages and files have metadata.
 FULL_MARGIN_BYTES = 1 << 20
@@ -33,15 +36,15 @@ def can_mount() -> bool:
         return False
     with tempfile.TemporaryDirectory(prefix="dvw-mount-probe-") as folder:
         try:
-            _mount_tmpfs(Path(folder), 1 << 20)
+            _mount_tmpfs(Path(folder), 1 << 20, "0700")
         except OSError:
             return False
         _unmount(Path(folder))
     return True
 
 
-def _mount_tmpfs(folder: Path, size_bytes: int) -> None:
-    run = subprocess.run(["mount", "-t", "tmpfs", "-o", f"nosuid,nodev,{tmpfs_options(size_bytes, '0777')}", "dvw-scratch", str(folder)],
+def _mount_tmpfs(folder: Path, size_bytes: int, mode: str) -> None:
+    run = subprocess.run(["mount", "-t", "tmpfs", "-o", f"nosuid,nodev,{tmpfs_options(size_bytes, mode)}", "dvw-scratch", str(folder)],
                          capture_output=True, text=True)
     if run.returncode:
         raise OSError(f"cannot mount a {size_bytes}-byte tmpfs on {folder}: {run.stderr.strip()}")
@@ -53,21 +56,26 @@ def _unmount(folder: Path) -> None:
         subprocess.run(["umount", "--lazy", str(folder)], capture_output=True, check=True)
 
 
+def private_tmp(scratch: Path) -> Path:
+    """Where the grader mounts a kernel's own /tmp: beside its scratch folder."""
+    return scratch.with_name(scratch.name + ".tmp")
+
+
 @contextmanager
-def scratch_folder(size_bytes: int, bounded: bool) -> Iterator[Path]:
-    """A fresh, empty scratch folder, a `size_bytes` tmpfs when `bounded`; gone (unmounted) afterwards."""
-    folder = Path(tempfile.mkdtemp(prefix="dvw-scratch-"))
-    try:
+def scratch_folder(settings: SandboxSettings, bounded: bool) -> Iterator[Path]:
+    """A fresh, empty scratch folder; when `bounded`, a tmpfs of `work_folder_bytes`, with the kernel's /tmp
+    (a tmpfs of `scratch_tmpfs_bytes`) at private_tmp(). Unmounted and gone afterwards, also after errors."""
+    with ExitStack() as cleanup:
+        folder = Path(tempfile.mkdtemp(prefix="dvw-scratch-"))
+        cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
         if bounded:
-            _mount_tmpfs(folder, size_bytes)
-            try:
-                yield folder
-            finally:
-                _unmount(folder)
-        else:
-            yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+            tmp = private_tmp(folder)
+            tmp.mkdir()
+            cleanup.callback(tmp.rmdir)
+            for path, size, mode in [(folder, settings.work_folder_bytes, "0777"), (tmp, settings.scratch_tmpfs_bytes, "1777")]:
+                _mount_tmpfs(path, size, mode)
+                cleanup.callback(_unmount, path)
+        yield folder
 
 
 def filled(folder: Path) -> bool:

@@ -29,8 +29,8 @@ from dvwcourse.safegrade import PENDING, Grader
 from dvwcourse.samples import sample_answers
 from dvwcourse.confine import PSEUDO_FILESYSTEMS, TEMP_FOLDERS
 from dvwcourse.sandbox import SANDBOX_UID, KernelLauncher, drop_to_uid, make_launcher
-from dvwcourse.scratch import can_mount, scratch_folder
-from dvwcourse.settings import load_course
+from dvwcourse.scratch import can_mount, private_tmp, scratch_folder
+from dvwcourse.settings import SandboxSettings, load_course
 
 MB = 1_000_000
 PAGE = 4096  # tmpfs rounds its size up to a page
@@ -89,16 +89,21 @@ def write_submissions(course, folder: Path, answers_by_student: dict[str, dict[s
 
 # -- without kernels ------------------------------------------------------------------------------
 
-def test_scratch_folder_is_a_bounded_tmpfs_that_is_gone_afterwards_even_after_an_error():
-    with pytest.raises(RuntimeError), scratch_folder(5 * MB, bounded=True) as scratch:
-        stats = os.statvfs(scratch)
-        assert abs(stats.f_blocks * stats.f_frsize - 5 * MB) < PAGE  # rounded up to a page
-        assert stats.f_files <= 5 * MB // PAGE
-        with pytest.raises(OSError) as refused, (scratch / "big").open("wb") as handle:
-            handle.write(b"x" * 6 * MB)
-        assert refused.value.errno == errno.ENOSPC
+def small_bounds(course, work_folder_bytes: int, tmp_bytes: int) -> SandboxSettings:
+    return replace(course.sandbox, work_folder_bytes=work_folder_bytes, scratch_tmpfs_bytes=tmp_bytes)
+
+
+def test_scratch_folder_and_private_tmp_are_bounded_tmpfs_gone_afterwards_even_after_an_error(course):
+    with pytest.raises(RuntimeError), scratch_folder(small_bounds(course, 5 * MB, 3 * MB), bounded=True) as scratch:
+        for folder, size in [(scratch, 5 * MB), (private_tmp(scratch), 3 * MB)]:
+            stats = os.statvfs(folder)
+            assert abs(stats.f_blocks * stats.f_frsize - size) < PAGE  # rounded up to a page
+            assert stats.f_files <= max(1024, size // PAGE)  # files bounded too
+            with pytest.raises(OSError) as refused, (folder / "big").open("wb") as handle:
+                handle.write(b"x" * (size + MB))
+            assert refused.value.errno == errno.ENOSPC
         raise RuntimeError("the run failed")
-    assert not scratch.exists()
+    assert not scratch.exists() and not private_tmp(scratch).exists()
     assert str(scratch) not in Path("/proc/self/mountinfo").read_text()
 
 
@@ -112,22 +117,24 @@ def test_each_mode_says_what_is_bounded(course):
     assert "dvwcourse.confine" in command and "--reuid=65534" in command and command[-1] == "kernel"
 
 
-def test_without_bubblewrap_only_the_scratch_folder_and_one_bounded_tmp_are_writable(tmp_path):
+def test_without_bubblewrap_only_the_scratch_folder_and_one_bounded_tmp_are_writable(course, tmp_path):
     kept = tmp_path / "python"  # below /tmp, like a Python that the kernel's own /tmp would hide
     kept.mkdir()
     (kept / "marker").write_text("still here")
-    with scratch_folder(5 * MB, bounded=True) as scratch:
+    with scratch_folder(small_bounds(course, 5 * MB, 3 * MB), bounded=True) as scratch:
         script = (f"cat {kept}/marker; echo; touch {kept}/x 2>/dev/null || echo kept-read-only; touch {scratch}/x && echo scratch-writable; "
                   "head -c 4000000 /dev/zero > /tmp/fill 2>/dev/null || echo tmp-full; id -u; cat /proc/self/mountinfo")
-        run = subprocess.run([sys.executable, "-m", "dvwcourse.confine", "--scratch", str(scratch), "--tmp-bytes", str(3 * MB),
+        run = subprocess.run([sys.executable, "-m", "dvwcourse.confine", "--scratch", str(scratch), "--tmp", str(private_tmp(scratch)),
                               "--keep", str(kept), "--", *drop_to_uid(SANDBOX_UID), "sh", "-c", script],
                              capture_output=True, text=True, timeout=60)
         assert run.returncode == 0, run.stderr
+        assert (private_tmp(scratch) / "fill").stat().st_size <= 3 * MB + PAGE  # the kernel's /tmp is the grader's bounded one
     lines = run.stdout.splitlines()
     assert lines[:5] == ["still here", "kept-read-only", "scratch-writable", "tmp-full", str(SANDBOX_UID)]
     writable = {point for point, options, fstype in mountinfo(lines[5:]) if "rw" in options.split(",") and fstype not in PSEUDO_FILESYSTEMS}
-    assert writable == {str(scratch), *[folder for folder in TEMP_FOLDERS if os.path.isdir(folder)]}
-    assert not (kept / "x").exists() and Path("/proc/self/mountinfo").read_text().count(" /tmp ") <= 1  # nothing reached the host
+    # (the grader's mount of the kernel's /tmp is listed too, hidden below the kernel's /tmp)
+    assert writable == {str(scratch), str(private_tmp(scratch)), *[folder for folder in TEMP_FOLDERS if os.path.isdir(folder)]}
+    assert not (kept / "x").exists()
 
 
 def mountinfo(lines: list[str]) -> list[tuple[str, str, str]]:
@@ -153,17 +160,21 @@ def test_a_write_that_runs_out_of_space_leaves_the_previous_file_and_no_temporar
     assert sorted(p.name for p in small_disk.iterdir()) == ["feedback.html", "filler"]
 
 
-def test_the_note_names_the_bound(course, tmp_path):
-    launcher = KernelLauncher(replace(course.sandbox, work_folder_bytes=40 * MB), isolated=True, bounded=True)
+def test_the_note_names_the_bound(course):
+    settings = small_bounds(course, 4 * MB, 3 * MB)
+    launcher = KernelLauncher(settings, isolated=True, bounded=True)
     refused = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("", outputs=[
         nbformat.v4.new_output("error", ename="OSError", evalue="[Errno 28] No space left on device", traceback=[])])])
-    assert out_of_space_notes(tmp_path, nbformat.v4.new_notebook(), launcher) == []
-    (note,) = out_of_space_notes(tmp_path, refused, launcher)
-    assert "wrote more than its disk space allows" in note and "40 MB" in note
-    with scratch_folder(2 * MB, bounded=True) as scratch:
+    with scratch_folder(settings, bounded=True) as scratch:
+        assert out_of_space_notes(scratch, nbformat.v4.new_notebook(), launcher) == []
+        (note,) = out_of_space_notes(scratch, refused, launcher)
+        assert "wrote more than its disk space allows" in note and "4 MB" in note
+        fill_disk(private_tmp(scratch), leave_free=0)
+        (note,) = out_of_space_notes(scratch, nbformat.v4.new_notebook(), launcher)
+        assert "wrote more than 3 MB to /tmp;" in note
         fill_disk(scratch, leave_free=0)
         (note,) = out_of_space_notes(scratch, nbformat.v4.new_notebook(), launcher)
-    assert "wrote more than 40 MB to its working folder" in note
+    assert "wrote more than 4 MB to its working folder and more than 3 MB to /tmp" in note
 
 
 def test_too_little_space_before_a_batch_records_nothing_and_says_why(small_disk, capsys):
