@@ -70,7 +70,7 @@ def confine(scratch: Path, tmp: Path, keep: list[Path]) -> None:
     """
     _check(_libc.unshare(CLONE_NEWNS), "unshare")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing done here reaches the host
-    held = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in sorted({scratch, tmp, *keep}, key=lambda p: len(p.parts))}
+    held = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in {scratch, tmp, *keep}}  # reachable after /tmp is covered
     for point, fstype in mounts():
         if Path(point) in (scratch, tmp):
             continue
