@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -19,6 +20,8 @@ from typing import Iterator
 
 from .settings import SandboxSettings
 
+PREFIX = "dvw-scratch-"
+OWNER = re.compile(rf"{PREFIX}(\d+)-\w+")  # dvw-scratch-<grader's pid>-<random>
 # A filesystem this close to full counts as filled: tmpfs rounds to pages and files have metadata.
 FULL_MARGIN_BYTES = 1 << 20
 # Files cost memory beyond their bytes: at most one per 4 KB of the bound (an empty-file flood stops there too).
@@ -31,7 +34,8 @@ def tmpfs_options(size_bytes: int, mode: str) -> str:
 
 @functools.cache
 def can_mount() -> bool:
-    """Whether this process may mount a tmpfs (root, with the right to mount)."""
+    """Whether this process may mount a tmpfs (root, with the right to mount). Checked once per process,
+    which also clears what graders killed before they could clean up left behind."""
     if os.geteuid() != 0 or not shutil.which("mount"):
         return False
     with tempfile.TemporaryDirectory(prefix="dvw-mount-probe-") as folder:
@@ -40,6 +44,33 @@ def can_mount() -> bool:
         except OSError:
             return False
         _unmount(Path(folder))
+    remove_leftovers(Path(tempfile.gettempdir()))
+    return True
+
+
+def remove_leftovers(base: Path) -> list[Path]:
+    """Unmount and remove the scratch folders in `base` of graders no longer running (killed hard, as a
+    dead Dask worker is); a folder's name carries its grader's process id."""
+    removed = []
+    for folder in sorted(base.glob(f"{PREFIX}*")):
+        owner = OWNER.fullmatch(folder.name)
+        if not owner or _running(int(owner[1])):
+            continue
+        for path in (private_tmp(folder), folder):
+            if os.path.ismount(path):
+                _unmount(path)
+            shutil.rmtree(path, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process: running
     return True
 
 
@@ -66,7 +97,7 @@ def scratch_folder(settings: SandboxSettings, bounded: bool) -> Iterator[Path]:
     """A fresh, empty scratch folder; when `bounded`, a tmpfs of `work_folder_bytes`, with the kernel's /tmp
     (a tmpfs of `scratch_tmpfs_bytes`) at private_tmp(). Unmounted and gone afterwards, also after errors."""
     with ExitStack() as cleanup:
-        folder = Path(tempfile.mkdtemp(prefix="dvw-scratch-"))
+        folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
         cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
         if bounded:
             tmp = private_tmp(folder)

@@ -29,7 +29,7 @@ from dvwcourse.safegrade import PENDING, Grader
 from dvwcourse.samples import sample_answers
 from dvwcourse.confine import PSEUDO_FILESYSTEMS, TEMP_FOLDERS
 from dvwcourse.sandbox import SANDBOX_UID, KernelLauncher, drop_to_uid, make_launcher
-from dvwcourse.scratch import can_mount, private_tmp, scratch_folder
+from dvwcourse.scratch import can_mount, private_tmp, remove_leftovers, scratch_folder
 from dvwcourse.settings import SandboxSettings, load_course
 
 MB = 1_000_000
@@ -105,6 +105,28 @@ def test_scratch_folder_and_private_tmp_are_bounded_tmpfs_gone_afterwards_even_a
         raise RuntimeError("the run failed")
     assert not scratch.exists() and not private_tmp(scratch).exists()
     assert str(scratch) not in Path("/proc/self/mountinfo").read_text()
+
+
+def test_mounts_of_a_grader_killed_hard_are_removed_by_the_next(course, tmp_path):
+    hold = ("import sys, time\nfrom dataclasses import replace\nfrom dvwcourse.scratch import scratch_folder\n"
+            "from pathlib import Path\nfrom dvwcourse.settings import load_course\nsettings = replace(load_course(Path(sys.argv[1])).sandbox, work_folder_bytes=10**6)\n"
+            "with scratch_folder(settings, bounded=True) as scratch:\n    print(scratch, flush=True)\n    time.sleep(600)")
+    grader = subprocess.Popen([sys.executable, "-c", hold, str(course.root)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "TMPDIR": str(tmp_path)})
+    scratch = Path(grader.stdout.readline().strip())
+    grader.kill()  # SIGKILL: no cleanup runs
+    grader.wait()
+    try:
+        assert os.path.ismount(scratch) and os.path.ismount(private_tmp(scratch))
+        ours, foreign = tmp_path / f"dvw-scratch-{os.getpid()}-running", tmp_path / "dvw-scratch-nopid"
+        ours.mkdir(), foreign.mkdir()
+        assert remove_leftovers(tmp_path) == [scratch]
+        assert not scratch.exists() and not private_tmp(scratch).exists()
+        assert ours.exists() and foreign.exists()  # a running grader's folder, and one not named by a grader
+    finally:  # whatever happened, nothing stays mounted
+        for path in (private_tmp(scratch), scratch):
+            if os.path.ismount(path):
+                subprocess.run(["umount", "--lazy", str(path)], check=True)
 
 
 def test_each_mode_says_what_is_bounded(course):
