@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
 
+from .atomic import write_text_atomic  # noqa: E402
 from .results import reason  # noqa: E402
 from .safegrade import GradeReport  # noqa: E402
 from .settings import Course  # noqa: E402
@@ -96,5 +97,4 @@ def write_class_report(course: Course, reports: list[GradeReport], path: Path, i
         title=course.title, summary=summary, isolation=isolation, plots=_plots(reports, rates, max_score),
         rates=sorted(rates, key=lambda r: (r.rate, r.cell)), flagged=[(r, reason(r) or "; ".join(r.notes[:1])) for r in flagged],
     )
-    path.write_text(html, encoding="utf-8")
-    return path
+    return write_text_atomic(path, html)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from pathlib import Path
@@ -12,11 +13,13 @@ from .inputs import find_submissions
 from .progress import Progress
 from .release import build_release
 from .results import reason, score_table, write_grades_csv
-from .safegrade import Grader
+from .safegrade import PENDING, Grader
 from .samples import write_sample_submissions
 from .settings import Course, CourseError, load_course
 from .validation import validate_notebook
 from .workers import DaskWorkers, LocalWorkers, Workers
+
+EXIT_LOW_DISK_SPACE = 3  # grading stopped recording: the course folder's disk is nearly full
 
 
 def cmd_release(course: Course, args: argparse.Namespace) -> int:
@@ -64,18 +67,27 @@ def safe_grade(course: Course, source: Path | None, csv_path: Path, force: bool 
         reports = grader.grade_all(submissions, force=force, workers=workers, progress=progress)
     finally:
         progress.close()
-    write_grades_csv(reports, csv_path)
     report_path = report_path or csv_path.with_name("class-report.html")
-    write_class_report(course, reports, report_path, grader.launcher.description)
+    try:
+        write_grades_csv(reports, csv_path)
+        write_class_report(course, reports, report_path, grader.launcher.description)
+    except OSError as error:  # written whole or not at all: the previous versions stay
+        print(f"error: could not write {csv_path} and {report_path}: {error}", file=sys.stderr)
+        return EXIT_LOW_DISK_SPACE if error.errno == errno.ENOSPC else 1
     print(score_table(reports))
     print(f"Grades: {csv_path}; class report: {report_path}; feedback: {course.root / 'feedback'}; "
           f"graded notebooks: {course.root / 'autograded'}")
     for report in reports:
         if report.status != "graded" or report.flags:
             print(f"  {report.student}: {report.status}: {reason(report)}")
-    failed = [r.student for r in reports if not r.graded]
+    failed = [r.student for r in reports if not r.graded and r.status != PENDING]
     if failed:
         print(f"Could not grade {len(failed)} submissions: {', '.join(failed)}", file=sys.stderr)
+    if grader.stopped_because:
+        pending = [r.student for r in reports if r.status == PENDING]
+        print(f"Stopped recording: {grader.stopped_because}. {len(pending)} submissions were not recorded "
+              f"({', '.join(pending)}); free some space and run again to grade them.", file=sys.stderr)
+        return EXIT_LOW_DISK_SPACE
     return 1 if failed else 0
 
 

@@ -24,9 +24,11 @@ from nbclient.exceptions import DeadKernelError
 from nbgrader.utils import is_solution
 
 from .checkspec import TestCell, grade_id
-from .judge import CellVerdict
 from .exchange import Exchange
+from .judge import CellVerdict
+from .out_of_space import out_of_space_notes
 from .sandbox import KernelLauncher
+from .scratch import scratch_folder
 from .settings import SandboxSettings
 from .trusted_tests import KernelBridge, KernelDied, StudentCodeError, CellJudge
 
@@ -317,8 +319,8 @@ def run_notebook(
 ) -> RunResult:
     """Execute `nb` in place (outputs filled in). With `testing`, its test cells are judged in this
     process against the kernel's values; without, every cell runs in the kernel."""
-    with tempfile.TemporaryDirectory(prefix="dvw-scratch-") as folder:
-        scratch = Path(folder)
+    with scratch_folder(launcher.settings, launcher.bounded) as scratch:
         prepare_scratch(scratch, list(files))
         result = asyncio.run(_run(nb, testing or None, launcher, env, scratch))
+        result.notes += out_of_space_notes(scratch, nb, launcher)
     return result

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import jinja2
 
+from .atomic import write_text_atomic
 from .settings import Course
 
 _TEMPLATES = jinja2.Environment(
@@ -14,9 +15,7 @@ _TEMPLATES = jinja2.Environment(
 
 def write_feedback(course: Course, report) -> Path:
     path = course.root / "feedback" / report.student / course.assignment_id / f"{course.notebook}.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
     html = _TEMPLATES.get_template("feedback.html.j2").render(
         title=course.title, report=report, show_hidden_source=course.show_hidden_test_source,
     )
-    path.write_text(html, encoding="utf-8")
-    return path
+    return write_text_atomic(path, html)

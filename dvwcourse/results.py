@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
-from .safegrade import GradeReport
+from .atomic import write_text_atomic
+from .safegrade import PENDING, GradeReport
 
 
 def reason(report: GradeReport) -> str:
@@ -14,16 +16,16 @@ def reason(report: GradeReport) -> str:
 def write_grades_csv(reports: list[GradeReport], path: Path) -> Path:
     """One row per submission: status, reason, total and every test cell's points."""
     cells = [cell.grade_id for cell in next((r.cells for r in reports if r.cells), [])]
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["student", "status", "score", "max_score", "seconds", "sandboxed", "reason", *cells])
-        for report in reports:
-            points = {cell.grade_id: cell.points for cell in report.cells}
-            writer.writerow([
-                report.student, report.status, f"{report.score:g}", f"{report.max_score:g}", f"{report.seconds:.2f}",
-                report.sandboxed, reason(report), *(f"{points[c]:g}" if c in points else "" for c in cells),
-            ])
-    return path
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["student", "status", "score", "max_score", "seconds", "sandboxed", "reason", *cells])
+    for report in reports:
+        points = {cell.grade_id: cell.points for cell in report.cells}
+        writer.writerow([
+            report.student, report.status, "" if report.status == PENDING else f"{report.score:g}", f"{report.max_score:g}",
+            f"{report.seconds:.2f}", report.sandboxed, reason(report), *(f"{points[c]:g}" if c in points else "" for c in cells),
+        ])
+    return write_text_atomic(path, text.getvalue())
 
 
 def format_table(rows: list[list[str]]) -> str:

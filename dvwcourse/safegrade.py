@@ -23,7 +23,9 @@ import nbformat
 from nbgrader.utils import is_grade, is_solution
 
 from .assemble import Answers, answer_ids, assemble, read_answers
+from .atomic import write_text_atomic
 from .checkspec import CheckSite, grade_id, library_sources, master_test_cells, module_names
+from .diskspace import LowDiskSpace, ensure_free_space
 from .execution import Testing, run_notebook
 from .feedback import write_feedback
 from .gradebook_io import store_scores
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 
 STATE_DIR = ".dvwcourse"
 MASTER = "__master__"  # the student name the master's own run draws its hidden inputs for
+PENDING = "pending"  # status of a submission left for the next run (the disk was nearly full)
 
 
 def grading_seed(course: Course, student: str) -> int:
@@ -49,7 +52,7 @@ def grading_seed(course: Course, student: str) -> int:
 @dataclass
 class GradeReport:
     student: str
-    status: str  # graded | incomplete (some cells could not run) | unreadable | error
+    status: str  # graded | incomplete (some cells could not run) | unreadable | error | pending (not recorded)
     score: float
     max_score: float
     cells: list[CellVerdict] = field(default_factory=list)
@@ -89,13 +92,14 @@ class Grader:
         self.answer_ids = answer_ids(self.template)
         self.fingerprint = self._fingerprint()
         self._master_data: dict[str, int] | None = None
+        self.stopped_because: str | None = None  # why grade_all stopped recording, if it did
 
     def _fingerprint(self) -> str:
         """Changes whenever the master, the settings or the isolation change: then everything is regraded."""
         sha = hashlib.sha256()
         for path in [self.course.source_notebook, self.course.release_notebook, self.course.root / "course.yml"]:
             sha.update(path.read_bytes())
-        sha.update(str(self.launcher.isolated).encode())
+        sha.update(self.launcher.description.encode())  # isolation and disk bounds
         return sha.hexdigest()[:16]
 
     @property
@@ -124,8 +128,7 @@ class Grader:
                 self._master_data = json.loads(cache.read_text())
             else:
                 self._master_data = self._run_master()
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                cache.write_text(json.dumps(self._master_data))
+                write_text_atomic(cache, json.dumps(self._master_data))
         return self._master_data
 
     def use_master_data(self, data: dict[str, int]) -> None:
@@ -184,15 +187,25 @@ class Grader:
         return Evaluation(report, "", nb, self._written_answers(answers), result.timings)
 
     def record(self, evaluation: Evaluation) -> None:
-        """Store one evaluation: graded notebook, gradebook scores, feedback and rerun state."""
+        """Store one evaluation: graded notebook, gradebook scores, feedback and rerun state.
+
+        Raises LowDiskSpace, before writing anything, when the course folder's disk is nearly full. Each
+        file is written whole or not at all, and the rerun state last: until it is saved, a rerun grades
+        the submission again.
+        """
         start = time.perf_counter()
         report = evaluation.report
-        if evaluation.notebook is not None:
-            self._write_graded_notebook(report.student, evaluation.notebook)
-        if report.status != "error":
-            store_scores(self.course, report.student, report.cells, evaluation.written)
-        write_feedback(self.course, report)
-        self._save_state(report.student, {"digest": evaluation.digest, "fingerprint": self.fingerprint, "report": asdict(report)})
+        ensure_free_space(self.course)
+        try:
+            if evaluation.notebook is not None:
+                write_text_atomic(self.course.autograded_notebook(report.student), nbformat.writes(evaluation.notebook))
+            if report.status != "error":
+                store_scores(self.course, report.student, report.cells, evaluation.written)
+            write_feedback(self.course, report)
+            self._save_state(report.student, {"digest": evaluation.digest, "fingerprint": self.fingerprint, "report": asdict(report)})
+        except Exception:
+            ensure_free_space(self.course)  # the disk filled up meanwhile: stop as above
+            raise
         evaluation.timings["record"] = time.perf_counter() - start
 
     def grade(self, submission: Submission) -> GradeReport:
@@ -210,11 +223,6 @@ class Grader:
                 written[grade_id(cell)] = text.strip() != cell.source.strip()
         return written
 
-    def _write_graded_notebook(self, student: str, nb: nbformat.NotebookNode) -> None:
-        path = self.course.autograded_notebook(student)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, path)
-
     # -- many submissions -----------------------------------------------------------------------
     def grade_all(self, submissions: list[Submission], force: bool = False, workers: Workers | None = None,
                   progress: Callable[[Evaluation], None] | None = None) -> list[GradeReport]:
@@ -231,16 +239,31 @@ class Grader:
                 reports[submission.student].skipped = True
             else:
                 todo.append(submission)
-        if todo:
-            self.master_data()  # once, before any worker needs it
         from .workers import SerialWorkers  # workers build on this module
 
-        for evaluation in (workers or SerialWorkers()).evaluate(self, todo):
-            self.record(evaluation)
-            reports[evaluation.report.student] = evaluation.report
-            if progress:
-                progress(evaluation)
+        evaluations = (workers or SerialWorkers()).evaluate(self, todo)
+        try:
+            if todo:
+                ensure_free_space(self.course)
+                self.master_data()  # once, before any worker needs it
+            for evaluation in evaluations:
+                self.record(evaluation)
+                reports[evaluation.report.student] = evaluation.report
+                if progress:
+                    progress(evaluation)
+        except LowDiskSpace as error:
+            self.stopped_because = str(error)
+            reports.update(self._leave_for_next_run([s.student for s in todo if s.student not in reports], str(error)))
+        finally:
+            evaluations.close()  # stops the workers' queued submissions
         return [reports[s.student] for s in submissions]
+
+    def _leave_for_next_run(self, students: list[str], why: str) -> dict[str, GradeReport]:
+        """Reports for submissions not recorded; without a saved state (even an older one), a rerun grades them."""
+        for student in students:
+            self._state_path(student).unlink(missing_ok=True)
+        note = f"not recorded, left for the next run: {why}"
+        return {student: GradeReport(student, PENDING, 0.0, self.max_score, notes=[note]) for student in students}
 
     # What was last graded of each student, one small file each, so a class of thousands stays cheap.
     def _state_path(self, student: str) -> Path:
@@ -251,9 +274,7 @@ class Grader:
         return json.loads(path.read_text()) if path.is_file() else None
 
     def _save_state(self, student: str, entry: dict[str, Any]) -> None:
-        path = self._state_path(student)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(entry))
+        write_text_atomic(self._state_path(student), json.dumps(entry))
 
 
 def report_from_dict(data: dict[str, Any]) -> GradeReport:

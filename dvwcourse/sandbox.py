@@ -5,10 +5,11 @@ import functools
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .settings import SandboxSettings
+from .scratch import can_mount, private_tmp
+from .settings import SandboxSettings, megabytes
 
 # Read-only system folders the kernel needs; everything else (the course above all) stays invisible.
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc")
@@ -17,27 +18,54 @@ SANDBOX_UID = 65534  # nobody: not root, so the process limit applies
 
 @dataclass(frozen=True)
 class KernelLauncher:
-    """How grading kernels start: `isolated` tells whether bubblewrap confines them."""
+    """How grading kernels start: `isolated` tells whether bubblewrap confines them, `bounded` whether
+    their writes are size-bounded (the scratch folder a tmpfs; needs root to mount)."""
 
     settings: SandboxSettings
     isolated: bool
     uid: int = SANDBOX_UID
+    bounded: bool = field(default_factory=can_mount)
 
     @property
     def description(self) -> str:
         if self.isolated:
-            return "sandboxed (bubblewrap: no network, read-only system, own scratch folder; memory, process, file-size and time limits)"
-        return "NOT sandboxed: resource limits only (memory, file size, time); the kernel can see the file system and the network"
+            return ("sandboxed (bubblewrap: no network, read-only system, own scratch folder; memory, process, file-size "
+                    f"and time limits; {self.disk_bounds})")
+        limits = "memory, processes, file size, time; runs as an unprivileged user" if self.bounded else "memory, file size, time"
+        return f"NOT sandboxed: resource limits only ({limits}; {self.disk_bounds}); the kernel can see the file system and the network"
+
+    @property
+    def disk_bounds(self) -> str:
+        """What the kernel can write, and how much."""
+        if not self.bounded:
+            return "writes NOT size-bounded: the scratch folder is on the host's disk (bounding it needs root)"
+        temps = "/tmp" if self.isolated else "/tmp (also seen as /var/tmp, /dev/shm, /run/lock)"
+        return (f"writes bounded: working folder and HOME {megabytes(self.settings.work_folder_bytes)} MB, "
+                f"{temps} {megabytes(self.settings.scratch_tmpfs_bytes)} MB, everything else read-only")
 
     def command(self, argv: list[str], scratch: Path) -> list[str]:
-        """`argv` wrapped in the limits and, when isolated, in the sandbox seeing only `scratch`."""
+        """`argv` wrapped in the limits and, when isolated, in the sandbox seeing only `scratch`; when only
+        bounded, in a mount namespace where `scratch` and one bounded /tmp are all it can write."""
         limits = [
             "prlimit", f"--as={self.settings.memory_bytes}", f"--fsize={self.settings.max_file_bytes}", "--core=0",
         ]
-        if not self.isolated:
+        if not (self.isolated or self.bounded):
             return [*limits, "--", *argv]
+        # The process limit holds only for a kernel that runs as the unprivileged uid, not as root.
         limits.append(f"--nproc={self.settings.max_processes}")
-        return [*limits, "--", *bwrap_prefix(scratch, self.settings.scratch_tmpfs_bytes), *drop_to_uid(self.uid), *argv]
+        return [*limits, "--", *self.confinement(scratch), *drop_to_uid(self.uid), *argv]
+
+    def confinement(self, scratch: Path) -> list[str]:
+        if self.isolated:
+            return bwrap_prefix(scratch, self.bwrap_tmp(scratch))
+        keep = [arg for path in python_paths() for arg in ("--keep", path)]
+        return [sys.executable, "-m", "dvwcourse.confine", "--scratch", str(scratch), "--tmp", str(private_tmp(scratch)), *keep, "--"]
+
+    def bwrap_tmp(self, scratch: Path) -> list[str]:
+        """bwrap's arguments for the kernel's /tmp: the grader's bounded tmpfs, or bubblewrap's own of that size."""
+        if self.bounded:
+            return ["--bind", str(private_tmp(scratch)), "/tmp"]
+        return ["--perms", "1777", "--size", str(self.settings.scratch_tmpfs_bytes), "--tmpfs", "/tmp"]
 
 
 def python_paths() -> list[str]:
@@ -46,14 +74,15 @@ def python_paths() -> list[str]:
     return sorted(p for p in paths if not any(p != q and p.startswith(q + "/") for q in paths))
 
 
-def bwrap_prefix(scratch: Path, tmpfs_bytes: int) -> list[str]:
+def bwrap_prefix(scratch: Path, tmp: list[str]) -> list[str]:
+    """bwrap's arguments: system read-only, /tmp as `tmp` says, `scratch` writable and the working folder."""
     args = ["bwrap"]
     for path in SYSTEM_PATHS:
         if Path(path).exists():
             args += ["--ro-bind", path, path]
     # The private /tmp first: the environment or the scratch folder may live below /tmp.
     # Sticky and world-writable like a real /tmp: libraries (torch's compile cache) write there.
-    args += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--size", str(tmpfs_bytes), "--tmpfs", "/tmp"]
+    args += ["--dev", "/dev", "--proc", "/proc", *tmp]
     for path in python_paths():
         args += parent_dirs(Path(path)) + ["--ro-bind", path, path]
     args += parent_dirs(scratch) + ["--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
@@ -87,7 +116,7 @@ def bubblewrap_works() -> bool:
     probe = Path("/tmp")
     try:
         run = subprocess.run(
-            [*bwrap_prefix(probe, 1 << 20), *drop_to_uid(SANDBOX_UID), sys.executable, "-c", "pass"],
+            [*bwrap_prefix(probe, ["--tmpfs", "/tmp"]), *drop_to_uid(SANDBOX_UID), sys.executable, "-c", "pass"],
             capture_output=True, timeout=30,
         )
     except (OSError, subprocess.TimeoutExpired):

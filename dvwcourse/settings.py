@@ -11,6 +11,11 @@ class CourseError(Exception):
     """A problem with the course directory or its settings, with the file it concerns."""
 
 
+# Defaults for settings that older course.yml files do not have.
+DEFAULT_WORK_FOLDER_BYTES = 200_000_000
+DEFAULT_MIN_FREE_DISK_BYTES = 200_000_000
+
+
 @dataclass(frozen=True)
 class SandboxSettings:
     enabled: bool
@@ -20,7 +25,8 @@ class SandboxSettings:
     max_processes: int
     max_output_bytes_per_cell: int
     max_file_bytes: int
-    scratch_tmpfs_bytes: int
+    scratch_tmpfs_bytes: int  # the kernel's /tmp
+    work_folder_bytes: int = DEFAULT_WORK_FOLDER_BYTES  # the kernel's working folder, also its HOME
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,7 @@ class Course:
     show_hidden_test_source: bool
     zip_filename_regexp: str
     gradebook_url: str
+    min_free_disk_bytes: int = DEFAULT_MIN_FREE_DISK_BYTES  # below this, grading stops recording
 
     @property
     def source_notebook(self) -> Path:
@@ -58,6 +65,11 @@ class Course:
     def grading_env(self) -> dict[str, str]:
         """Environment for kernels that grade: the small training budget, no progress bars."""
         return {self.budget_env_var: str(self.grading_budget), "TQDM_DISABLE": "1"}
+
+
+def megabytes(size: int) -> str:
+    """A size from course.yml as people read it: 200000000 -> "200"."""
+    return f"{round(size / 1e6, 1):g}"
 
 
 def find_course_root(start: Path | None = None) -> Path:
@@ -95,10 +107,12 @@ def load_course(root: Path | None = None) -> Course:
                 max_output_bytes_per_cell=int(sandbox["max_output_bytes_per_cell"]),
                 max_file_bytes=int(sandbox["max_file_bytes"]),
                 scratch_tmpfs_bytes=int(sandbox["scratch_tmpfs_bytes"]),
+                work_folder_bytes=int(sandbox.get("work_folder_bytes", DEFAULT_WORK_FOLDER_BYTES)),
             ),
             show_hidden_test_source=bool(raw.get("feedback", {}).get("show_hidden_test_source", False)),
             zip_filename_regexp=str(raw["zip_filename_regexp"]),
             gradebook_url=str(raw.get("gradebook_url") or ""),
+            min_free_disk_bytes=int(raw.get("min_free_disk_bytes", DEFAULT_MIN_FREE_DISK_BYTES)),
         )
     except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as error:
         raise CourseError(f"{path}: invalid settings ({type(error).__name__}: {error})") from error

@@ -47,8 +47,11 @@ class LocalWorkers:
 
         with ThreadPoolExecutor(self.count, thread_name_prefix="grader") as pool:
             futures = [pool.submit(in_a_slot, s) for s in submissions]
-            for future in as_completed(futures):
-                yield future.result()
+            try:
+                for future in as_completed(futures):
+                    yield future.result()
+            finally:
+                pool.shutdown(cancel_futures=True)  # a batch stopped early starts no more submissions
 
 
 _WORKER_GRADERS: dict[tuple[str, str], Grader] = {}

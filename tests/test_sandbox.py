@@ -10,6 +10,7 @@ from dataclasses import replace
 import nbformat
 import pytest
 
+from conftest import REPO
 from dvwcourse.execution import run_notebook
 from dvwcourse.sandbox import KernelLauncher, make_launcher
 
@@ -24,6 +25,7 @@ except OSError as error:
 found["source_visible"] = os.path.exists(SOURCE)
 found["gradebook_visible"] = os.path.exists(GRADEBOOK)
 found["course_listing"] = os.listdir(ROOT) if os.path.isdir(ROOT) else None
+found["repository_visible"] = os.path.exists(REPOSITORY + "/course.yml")
 writable = {}
 for target in [ROOT + "/planted.txt", "/usr/planted.txt", "/etc/planted.txt", os.environ["HOME"] + "/planted.txt"]:
     try:
@@ -42,7 +44,8 @@ print(json.dumps(found))
 def probe(course, launcher, port):
     os.environ["DVW_TEST_SECRET"] = "the grader's environment stays with the grader"
     code = (PROBE.replace("PORT", str(port)).replace("SOURCE", repr(str(course.source_notebook)))
-            .replace("GRADEBOOK", repr(str(course.root / "gradebook.db"))).replace("ROOT", repr(str(course.root))))
+            .replace("GRADEBOOK", repr(str(course.root / "gradebook.db"))).replace("ROOT", repr(str(course.root)))
+            .replace("REPOSITORY", repr(str(REPO))))
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code, id="probe")])
     result = run_notebook(nb, {}, launcher, {})
     assert not result.errors, result.errors
@@ -81,4 +84,8 @@ def test_without_bubblewrap_the_same_probe_shows_what_is_exposed(course_copy, li
     launcher = KernelLauncher(replace(course.sandbox), isolated=False)
     assert "NOT sandboxed" in launcher.description
     found = probe(course, launcher, listener)
-    assert found["source_visible"] and found["socket"] == "connected"
+    # It reaches the network and reads the host's files (below /tmp it sees its own bounded /tmp instead)...
+    assert found["socket"] == "connected" and found["repository_visible"]
+    # ...but, as an unprivileged user, writes nothing but its scratch folder (its HOME) and that /tmp.
+    (writable,) = [target for target, done in found["writable"].items() if done]
+    assert not writable.startswith(("/usr", "/etc", str(course.root))) and found["uid"] != 0
