@@ -119,7 +119,8 @@ def test_mounts_of_a_grader_killed_hard_are_removed_by_the_next(course, tmp_path
     try:
         assert os.path.ismount(scratch) and os.path.ismount(private_tmp(scratch))
         ours, foreign = tmp_path / f"dvw-scratch-{os.getpid()}-running", tmp_path / "dvw-scratch-nopid"
-        ours.mkdir(), foreign.mkdir()
+        ours.mkdir()
+        foreign.mkdir()
         assert remove_leftovers(tmp_path) == [scratch]
         assert not scratch.exists() and not private_tmp(scratch).exists()
         assert ours.exists() and foreign.exists()  # a running grader's folder, and one not named by a grader
