@@ -3,7 +3,8 @@
 For each submission: read its answer cells, put them into the master's notebook, run that in a
 sandboxed kernel where test cells only record values, judge the values against the master's own
 (recorded once per master version, the same way), then store scores, the graded notebook and
-feedback. A rerun skips submissions whose content and master are unchanged.
+feedback. A rerun skips submissions whose content and grading are unchanged and whose result was
+the submission's own doing (see rerun_state).
 """
 from __future__ import annotations
 
@@ -20,18 +21,23 @@ import nbformat
 
 from .assemble import Answers, answer_ids, assemble, read_answers
 from .checkspec import CheckSite, master_test_cells, load_compare
+from .code_version import grading_code_version
 from .execution import CheckRecord, run_notebook
 from .feedback import write_feedback
 from .gradebook_io import store_scores
 from .inputs import Submission
 from .judge import CellVerdict, CheckVerdict, judge_cell
+from .rerun_state import RerunState, state_entry
 from .sandbox import KernelLauncher, make_launcher
 from .settings import Course, CourseError
+from .uid_lease import leased_uid
 
 if TYPE_CHECKING:
     from .workers import Workers
 
-STATE_DIR = ".dvwcourse"
+
+REFUSED_UNSANDBOXED = ("refused: this worker cannot run the sandbox (bubblewrap missing or not allowed here) and course.yml "
+                       "says sandbox.required: true; install bubblewrap there, or set sandbox.required: false to grade with limits only")
 
 
 @dataclass
@@ -44,7 +50,7 @@ class GradeReport:
     notes: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    sandboxed: bool = False
+    sandboxed: bool = False  # whether its kernel ran in the sandbox (on whichever worker graded it)
     skipped: bool = False  # unchanged since the last grading: its earlier result
 
     @property
@@ -76,19 +82,21 @@ class Grader:
         self.answer_ids = answer_ids(self.template)
         self.kernel_code = {grade_id: test.kernel_code for grade_id, test in self.tests.items()}
         self.fingerprint = self._fingerprint()
+        self.state = RerunState(self.state_dir)
         self._expected: dict[str, list[CheckRecord]] | None = None
 
     def _fingerprint(self) -> str:
-        """Changes whenever the master, the settings or the isolation change: then everything is regraded."""
+        """Changes whenever the master, the settings, the isolation or the grading code change: then everything is regraded."""
         sha = hashlib.sha256()
         for path in [self.course.source_notebook, self.course.release_notebook, self.course.root / "course.yml"]:
             sha.update(path.read_bytes())
         sha.update(str(self.launcher.isolated).encode())
+        sha.update(grading_code_version().encode())
         return sha.hexdigest()[:16]
 
     @property
     def state_dir(self) -> Path:
-        return self.course.root / "autograded" / STATE_DIR
+        return self.course.state_dir
 
     @property
     def max_score(self) -> float:
@@ -126,25 +134,38 @@ class Grader:
             raise CourseError(f"{self.course.source_notebook}: the master fails its own checks:\n" + "\n".join(problems))
         return {grade_id: result.records[grade_id] for grade_id in self.tests}
 
-    # -- one submission -------------------------------------------------------------------------
-    def launcher_for(self, slot: int) -> KernelLauncher:
-        """Concurrent kernels get their own unprivileged uid, so each has its own process limit."""
-        return replace(self.launcher, uid=self.launcher.uid - slot) if slot else self.launcher
+    def master_data(self) -> Any:
+        """What this Grader precomputed of the master, JSON-able: hand it to a worker's `use_master_data`."""
+        return {cell: [asdict(r) for r in records] for cell, records in self.expected().items()}
 
-    def evaluate(self, submission: Submission, slot: int = 0) -> Evaluation:
+    def use_master_data(self, data: Any) -> None:
+        """Judge with another Grader's `master_data()` instead of running the master here."""
+        self._expected = {cell: [CheckRecord(**r) for r in records] for cell, records in data.items()}
+
+    # -- one submission -------------------------------------------------------------------------
+    def evaluate(self, submission: Submission) -> Evaluation:
         """Run and judge one submission, writing nothing. Never raises: failures go in the report."""
         start = time.perf_counter()
-        digest = submission.digest()
         try:
-            evaluation = self._evaluate(submission, self.launcher_for(slot))
+            digest = submission.digest()  # inside the boundary: a file that cannot be read must not stop the batch
+            evaluation = self._evaluate_in_sandbox(submission)
+            evaluation.digest = digest
         except Exception as error:  # a bug or an environment problem: record it, keep the batch going
             report = GradeReport(submission.student, "error", 0.0, self.max_score,
                                  notes=[f"grading failed: {type(error).__name__}: {error}", traceback.format_exc(limit=3)])
-            evaluation = Evaluation(report, digest)
-        evaluation.digest = digest
+            evaluation = Evaluation(report, "")
         evaluation.report.seconds = time.perf_counter() - start
         evaluation.report.sandboxed = self.launcher.isolated
         return evaluation
+
+    def _evaluate_in_sandbox(self, submission: Submission) -> Evaluation:
+        """Each kernel under a uid no other kernel on this host has; unsandboxed only if the course allows it."""
+        if not self.launcher.isolated:
+            if self.course.sandbox.required:
+                return Evaluation(GradeReport(submission.student, "error", 0.0, self.max_score, notes=[REFUSED_UNSANDBOXED]), "")
+            return self._evaluate(submission, self.launcher)
+        with leased_uid() as uid:
+            return self._evaluate(submission, replace(self.launcher, uid=uid))
 
     def _evaluate(self, submission: Submission, launcher: KernelLauncher) -> Evaluation:
         expected = self.expected()
@@ -174,7 +195,7 @@ class Grader:
         if report.status != "error":
             store_scores(self.course, report.student, report.cells, evaluation.written)
         write_feedback(self.course, report)
-        self._save_state(report.student, {"digest": evaluation.digest, "fingerprint": self.fingerprint, "report": asdict(report)})
+        self.state.save(report.student, state_entry(evaluation.digest, self.fingerprint, asdict(report)))  # last: a crash before it regrades
         evaluation.timings["record"] = time.perf_counter() - start
 
     def grade(self, submission: Submission) -> GradeReport:
@@ -201,15 +222,15 @@ class Grader:
     # -- many submissions -----------------------------------------------------------------------
     def grade_all(self, submissions: list[Submission], force: bool = False, workers: Workers | None = None,
                   progress: Callable[[Evaluation], None] | None = None) -> list[GradeReport]:
-        """Grade every submission (unchanged ones skipped unless `force`), in the given order.
+        """Grade every submission (unchanged ones with a final result skipped unless `force`), in the given order.
 
         `workers` evaluate (default: in this process, one at a time); this process alone records.
         """
         reports: dict[str, GradeReport] = {}
         todo = []
         for submission in submissions:
-            previous = None if force else self._load_state(submission.student)
-            if previous and previous["digest"] == submission.digest() and previous["fingerprint"] == self.fingerprint:
+            previous = None if force else self.state.final_entry(submission.student, _digest_or_none(submission), self.fingerprint)
+            if previous:
                 reports[submission.student] = report_from_dict(previous["report"])
                 reports[submission.student].skipped = True
             else:
@@ -225,18 +246,13 @@ class Grader:
                 progress(evaluation)
         return [reports[s.student] for s in submissions]
 
-    # What was last graded of each student, one small file each, so a class of thousands stays cheap.
-    def _state_path(self, student: str) -> Path:
-        return self.state_dir / "students" / f"{student}.json"
 
-    def _load_state(self, student: str) -> dict[str, Any] | None:
-        path = self._state_path(student)
-        return json.loads(path.read_text()) if path.is_file() else None
-
-    def _save_state(self, student: str, entry: dict[str, Any]) -> None:
-        path = self._state_path(student)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(entry))
+def _digest_or_none(submission: Submission) -> str | None:
+    """None when the files cannot be read now: then the submission is graded, and its evaluation says why."""
+    try:
+        return submission.digest()
+    except OSError:
+        return None
 
 
 def report_from_dict(data: dict[str, Any]) -> GradeReport:

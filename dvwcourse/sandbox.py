@@ -35,7 +35,8 @@ class KernelLauncher:
             "prlimit", f"--as={self.settings.memory_bytes}", f"--fsize={self.settings.max_file_bytes}", "--core=0",
         ]
         if not self.isolated:
-            return [*limits, "--", *argv]
+            # The kernel dies with the grader (bwrap --die-with-parent does this for sandboxed ones).
+            return [*limits, "--", "setpriv", "--pdeathsig", "KILL", "--", *argv]
         limits.append(f"--nproc={self.settings.max_processes}")
         return [*limits, "--", *bwrap_prefix(scratch, self.settings.scratch_tmpfs_bytes), *drop_to_uid(self.uid), *argv]
 
