@@ -26,6 +26,7 @@ SCORES = {"correct": 24, "blank": 0, "mistake_make_data": 22, "mistake_train_mod
 
 
 def course_with(tmp_path: Path, names: list[str]) -> tuple[Course, Path]:
+    (tmp_path / "course").mkdir()
     course = copy_course(tmp_path / "course")
     build_release(course)
     incoming = course.root / "incoming"

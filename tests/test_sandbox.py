@@ -13,6 +13,8 @@ import pytest
 from dvwcourse.execution import run_notebook
 from dvwcourse.sandbox import KernelLauncher, make_launcher
 
+pytestmark = pytest.mark.integration  # starts kernels
+
 PROBE = r'''
 import json, os, socket
 found = {}
