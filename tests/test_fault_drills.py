@@ -128,6 +128,8 @@ def test_a_batch_killed_mid_way_then_rerun_grades_every_submission_exactly_once(
             while not processes_naming(str(scratch_root)):  # ... and the next one's kernel running
                 assert time.monotonic() < deadline, "no kernel started after the first submission"
                 time.sleep(0.1)
+            time.sleep(2)  # into its cells (the next submission, "correct", runs for several seconds)
+            assert processes_naming(str(scratch_root)), "the kernel ended before the drill"
             first.send_signal(signal.SIGKILL)
             first.wait()
         finally:
