@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from dvwcourse.class_report import write_class_report
 from dvwcourse.results import isolation_statement
 from dvwcourse.safegrade import GradeReport
 from dvwcourse.settings import CourseError, load_course
@@ -29,3 +30,9 @@ def test_disabling_the_sandbox_while_requiring_it_is_refused(course_copy):
         load_course(course_copy.root)
     path.write_text(path.read_text().replace("required: true", "required: false"))
     assert not load_course(course_copy.root).sandbox.enabled
+
+
+def test_the_class_report_names_submissions_graded_without_a_sandbox(course, tmp_path):
+    reports = [report("ann"), report("bo", sandboxed=False)]
+    html = write_class_report(course, reports, tmp_path / "report.html", isolation_statement(reports)).read_text()
+    assert "NOT sandboxed for 1 of 2 submissions" in html and ": bo." in html
