@@ -26,7 +26,7 @@ class KernelLauncher:
     @property
     def description(self) -> str:
         if self.isolated:
-            return "sandboxed (bubblewrap: no network, read-only system, own scratch folder; memory, process, file-size and time limits)"
+            return "sandboxed (bubblewrap: no network, read-only system, own scratch folder and uid; memory, process, file-size and time limits)"
         return "NOT sandboxed: resource limits only (memory, file size, time); the kernel can see the file system and the network"
 
     def command(self, argv: list[str], scratch: Path) -> list[str]:
