@@ -188,3 +188,35 @@ def test_manual_grades_survive_a_forced_regrade_and_a_changed_code_answer(tmp_pa
     changed = grade(course, str(incoming))
     assert changed.returncode == 0 and row_status(changed.stdout, "correct") == "graded"
     assert manual_and_total() == (score, comment, total - 2)  # test_make_data lost; the manual grade kept
+
+
+UNSANDBOXED_KERNEL = """
+import sys
+from pathlib import Path
+import nbformat
+from dvwcourse.execution import run_notebook
+from dvwcourse.sandbox import KernelLauncher
+from dvwcourse.settings import load_course
+nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time; time.sleep(600)", id="sleeps")])
+run_notebook(nb, {}, KernelLauncher(load_course(Path(sys.argv[1])).sandbox, isolated=False), {})
+"""
+
+
+def test_an_unsandboxed_kernel_dies_with_its_killed_grader_too(course_copy, tmp_path):
+    scratch_root = tmp_path / "tmp"
+    scratch_root.mkdir()
+    grader = subprocess.Popen([sys.executable, "-c", UNSANDBOXED_KERNEL, str(course_copy.root)], env={**os.environ, "TMPDIR": str(scratch_root)})
+    try:
+        deadline = time.monotonic() + 120
+        while not processes_naming(str(scratch_root)):
+            assert grader.poll() is None and time.monotonic() < deadline, "the kernel never started"
+            time.sleep(0.1)
+        grader.send_signal(signal.SIGKILL)
+        grader.wait()
+    finally:
+        grader.kill()
+        grader.wait()
+    deadline = time.monotonic() + 10
+    while processes_naming(str(scratch_root)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not processes_naming(str(scratch_root)), "the unsandboxed kernel outlived its grader"
