@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 from . import grading
+from .batch_lock import batch_lock
 from .class_report import write_class_report
 from .inputs import find_submissions
 from .progress import Progress
 from .release import build_release
-from .results import reason, score_table, write_grades_csv
+from .results import isolation_statement, reason, score_table, write_grades_csv
 from .safegrade import PENDING, Grader
 from .samples import write_sample_submissions
 from .settings import Course, CourseError, load_course
@@ -61,20 +62,23 @@ def safe_grade(course: Course, source: Path | None, csv_path: Path, force: bool 
         print(f"No submissions found in {source or course.root / 'submitted'}", file=sys.stderr)
         return 1
     grader = Grader(course)
-    print(f"Grading {len(submissions)} submissions, {grader.launcher.description}.")
+    where = "on the Dask cluster" if isinstance(workers, DaskWorkers) else f"here, {grader.launcher.description}"
+    print(f"Grading {len(submissions)} submissions {where}.")
     progress = Progress(len(submissions))
     try:
         reports = grader.grade_all(submissions, force=force, workers=workers, progress=progress)
     finally:
         progress.close()
     report_path = report_path or csv_path.with_name("class-report.html")
+    isolation = isolation_statement(reports)
     try:
         write_grades_csv(reports, csv_path)
-        write_class_report(course, reports, report_path, grader.launcher.description)
+        write_class_report(course, reports, report_path, isolation)
     except OSError as error:  # written whole or not at all: the previous versions stay
         print(f"error: could not write {csv_path} and {report_path}: {error}", file=sys.stderr)
         return EXIT_LOW_DISK_SPACE if error.errno == errno.ENOSPC else 1
     print(score_table(reports))
+    print(f"Isolation: {isolation}.")
     print(f"Grades: {csv_path}; class report: {report_path}; feedback: {course.root / 'feedback'}; "
           f"graded notebooks: {course.root / 'autograded'}")
     for report in reports:
@@ -132,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         course = load_course(args.course)
-        return args.run(course, args)
+        if args.command == "validate":
+            return args.run(course, args)
+        with batch_lock(course.state_dir):  # one command writing the gradebook at a time
+            return args.run(course, args)
     except CourseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -13,6 +13,22 @@ def reason(report: GradeReport) -> str:
     return "; ".join(report.notes[:1] + report.flags[:2]) if report.status != "graded" or report.flags else ""
 
 
+def graded_unsandboxed(reports: list[GradeReport]) -> list[str]:
+    """Students whose kernel ran outside the sandbox (resource limits only)."""
+    return [r.student for r in reports if r.graded and not r.sandboxed]
+
+
+def isolation_statement(reports: list[GradeReport]) -> str:
+    """How the batch's kernels were isolated, from what each worker reported, naming every exception."""
+    unsandboxed = graded_unsandboxed(reports)
+    if unsandboxed:
+        return (f"NOT sandboxed for {len(unsandboxed)} of {len(reports)} submissions (resource limits only; the kernel could see "
+                f"the file system and the network): {', '.join(unsandboxed)}")
+    if any(r.graded for r in reports):
+        return "every kernel sandboxed (bubblewrap: no network, read-only system, own scratch folder and uid; resource limits)"
+    return "no submission ran a kernel"
+
+
 def write_grades_csv(reports: list[GradeReport], path: Path) -> Path:
     """One row per submission: status, reason, total and every test cell's points."""
     cells = [cell.grade_id for cell in next((r.cells for r in reports if r.cells), [])]

@@ -4,7 +4,7 @@ For each submission: read its answer cells, put them into the master's notebook,
 sandboxed kernel, and judge each test cell in this process on the values the kernel exports
 (trusted_tests); then store scores, the graded notebook and feedback. The master is run the same
 way once per version and must pass every check. A rerun skips submissions whose content and
-master are unchanged.
+grading are unchanged and whose result was the submission's own doing (see rerun_state).
 """
 from __future__ import annotations
 
@@ -25,22 +25,26 @@ from nbgrader.utils import is_grade, is_solution
 from .assemble import Answers, answer_ids, assemble, read_answers
 from .atomic import write_text_atomic
 from .checkspec import CheckSite, grade_id, library_sources, master_test_cells, module_names
+from .code_version import grading_code_version
 from .diskspace import LowDiskSpace, ensure_free_space
 from .execution import Testing, run_notebook
 from .feedback import write_feedback
 from .gradebook_io import store_scores
 from .inputs import Submission
 from .judge import CellVerdict, CheckVerdict
+from .rerun_state import RerunState, state_entry
 from .sandbox import KernelLauncher, make_launcher
 from .settings import Course, CourseError
 from .trusted_tests import strip_magics
+from .uid_lease import leased_uid
 
 if TYPE_CHECKING:
     from .workers import Workers
 
-STATE_DIR = ".dvwcourse"
 MASTER = "__master__"  # the student name the master's own run draws its hidden inputs for
 PENDING = "pending"  # status of a submission left for the next run (the disk was nearly full)
+REFUSED_UNSANDBOXED = ("refused: this worker cannot run the sandbox (bubblewrap missing or not allowed here) and course.yml "
+                       "says sandbox.required: true; install bubblewrap there, or set sandbox.required: false to grade with limits only")
 
 
 def grading_seed(course: Course, student: str) -> int:
@@ -59,7 +63,7 @@ class GradeReport:
     notes: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    sandboxed: bool = False
+    sandboxed: bool = False  # whether its kernel ran in the sandbox (on whichever worker graded it)
     skipped: bool = False  # unchanged since the last grading: its earlier result
 
     @property
@@ -91,20 +95,22 @@ class Grader:
         self.tests = master_test_cells(course, self.master, library_names)
         self.answer_ids = answer_ids(self.template)
         self.fingerprint = self._fingerprint()
+        self.state = RerunState(self.state_dir)
         self._master_data: dict[str, int] | None = None
         self.stopped_because: str | None = None  # why grade_all stopped recording, if it did
 
     def _fingerprint(self) -> str:
-        """Changes whenever the master, the settings or the isolation change: then everything is regraded."""
+        """Changes whenever the master, the settings, the isolation or the grading code change: then everything is regraded."""
         sha = hashlib.sha256()
         for path in [self.course.source_notebook, self.course.release_notebook, self.course.root / "course.yml"]:
             sha.update(path.read_bytes())
         sha.update(self.launcher.description.encode())  # isolation and disk bounds
+        sha.update(grading_code_version().encode())
         return sha.hexdigest()[:16]
 
     @property
     def state_dir(self) -> Path:
-        return self.course.root / "autograded" / STATE_DIR
+        return self.course.state_dir
 
     @property
     def max_score(self) -> float:
@@ -149,24 +155,29 @@ class Grader:
         return {grade_id: len(verdict.checks) for grade_id, verdict in result.verdicts.items()}
 
     # -- one submission -------------------------------------------------------------------------
-    def launcher_for(self, slot: int) -> KernelLauncher:
-        """Concurrent kernels get their own unprivileged uid, so each has its own process limit."""
-        return replace(self.launcher, uid=self.launcher.uid - slot) if slot else self.launcher
-
-    def evaluate(self, submission: Submission, slot: int = 0) -> Evaluation:
+    def evaluate(self, submission: Submission) -> Evaluation:
         """Run and judge one submission, writing nothing. Never raises: failures go in the report."""
         start = time.perf_counter()
-        digest = submission.digest()
         try:
-            evaluation = self._evaluate(submission, self.launcher_for(slot))
+            digest = submission.digest()  # inside the boundary: a file that cannot be read must not stop the batch
+            evaluation = self._evaluate_in_sandbox(submission)
+            evaluation.digest = digest
         except Exception as error:  # a bug or an environment problem: record it, keep the batch going
             report = GradeReport(submission.student, "error", 0.0, self.max_score,
                                  notes=[f"grading failed: {type(error).__name__}: {error}", traceback.format_exc(limit=3)])
-            evaluation = Evaluation(report, digest)
-        evaluation.digest = digest
+            evaluation = Evaluation(report, "")
         evaluation.report.seconds = time.perf_counter() - start
         evaluation.report.sandboxed = self.launcher.isolated
         return evaluation
+
+    def _evaluate_in_sandbox(self, submission: Submission) -> Evaluation:
+        """Each kernel under a uid no other kernel on this host has; unsandboxed only if the course allows it."""
+        if not self.launcher.isolated:
+            if self.course.sandbox.required:
+                return Evaluation(GradeReport(submission.student, "error", 0.0, self.max_score, notes=[REFUSED_UNSANDBOXED]), "")
+            return self._evaluate(submission, self.launcher)
+        with leased_uid() as uid:
+            return self._evaluate(submission, replace(self.launcher, uid=uid))
 
     def _evaluate(self, submission: Submission, launcher: KernelLauncher) -> Evaluation:
         master_checks = self.master_data()
@@ -202,7 +213,7 @@ class Grader:
             if report.status != "error":
                 store_scores(self.course, report.student, report.cells, evaluation.written)
             write_feedback(self.course, report)
-            self._save_state(report.student, {"digest": evaluation.digest, "fingerprint": self.fingerprint, "report": asdict(report)})
+            self.state.save(report.student, state_entry(evaluation.digest, self.fingerprint, asdict(report)))  # last: a crash before it regrades
         except Exception:
             ensure_free_space(self.course)  # the disk filled up meanwhile: stop as above
             raise
@@ -226,15 +237,15 @@ class Grader:
     # -- many submissions -----------------------------------------------------------------------
     def grade_all(self, submissions: list[Submission], force: bool = False, workers: Workers | None = None,
                   progress: Callable[[Evaluation], None] | None = None) -> list[GradeReport]:
-        """Grade every submission (unchanged ones skipped unless `force`), in the given order.
+        """Grade every submission (unchanged ones with a final result skipped unless `force`), in the given order.
 
         `workers` evaluate (default: in this process, one at a time); this process alone records.
         """
         reports: dict[str, GradeReport] = {}
         todo = []
         for submission in submissions:
-            previous = None if force else self._load_state(submission.student)
-            if previous and previous["digest"] == submission.digest() and previous["fingerprint"] == self.fingerprint:
+            previous = None if force else self.state.final_entry(submission.student, _digest_or_none(submission), self.fingerprint)
+            if previous:
                 reports[submission.student] = report_from_dict(previous["report"])
                 reports[submission.student].skipped = True
             else:
@@ -261,20 +272,17 @@ class Grader:
     def _leave_for_next_run(self, students: list[str], why: str) -> dict[str, GradeReport]:
         """Reports for submissions not recorded; without a saved state (even an older one), a rerun grades them."""
         for student in students:
-            self._state_path(student).unlink(missing_ok=True)
+            self.state.forget(student)
         note = f"not recorded, left for the next run: {why}"
         return {student: GradeReport(student, PENDING, 0.0, self.max_score, notes=[note]) for student in students}
 
-    # What was last graded of each student, one small file each, so a class of thousands stays cheap.
-    def _state_path(self, student: str) -> Path:
-        return self.state_dir / "students" / f"{student}.json"
 
-    def _load_state(self, student: str) -> dict[str, Any] | None:
-        path = self._state_path(student)
-        return json.loads(path.read_text()) if path.is_file() else None
-
-    def _save_state(self, student: str, entry: dict[str, Any]) -> None:
-        write_text_atomic(self._state_path(student), json.dumps(entry))
+def _digest_or_none(submission: Submission) -> str | None:
+    """None when the files cannot be read now: then the submission is graded, and its evaluation says why."""
+    try:
+        return submission.digest()
+    except OSError:
+        return None
 
 
 def report_from_dict(data: dict[str, Any]) -> GradeReport:

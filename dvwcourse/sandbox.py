@@ -29,7 +29,7 @@ class KernelLauncher:
     @property
     def description(self) -> str:
         if self.isolated:
-            return ("sandboxed (bubblewrap: no network, read-only system, own scratch folder; memory, process, file-size "
+            return ("sandboxed (bubblewrap: no network, read-only system, own scratch folder and uid; memory, process, file-size "
                     f"and time limits; {self.disk_bounds})")
         limits = "memory, processes, file size, time; runs as an unprivileged user" if self.bounded else "memory, file size, time"
         return f"NOT sandboxed: resource limits only ({limits}; {self.disk_bounds}); the kernel can see the file system and the network"
@@ -49,11 +49,14 @@ class KernelLauncher:
         limits = [
             "prlimit", f"--as={self.settings.memory_bytes}", f"--fsize={self.settings.max_file_bytes}", "--core=0",
         ]
+        # Without bubblewrap the kernel dies with the grader by its parent-death signal (bwrap --die-with-parent
+        # does this for sandboxed ones).
+        dies_with_grader = [] if self.isolated else ["--pdeathsig", "KILL"]
         if not (self.isolated or self.bounded):
-            return [*limits, "--", *argv]
+            return [*limits, "--", "setpriv", *dies_with_grader, "--", *argv]
         # The process limit holds only for a kernel that runs as the unprivileged uid, not as root.
         limits.append(f"--nproc={self.settings.max_processes}")
-        return [*limits, "--", *self.confinement(scratch), *drop_to_uid(self.uid), *argv]
+        return [*limits, "--", *self.confinement(scratch), *drop_to_uid(self.uid), *dies_with_grader, *argv]
 
     def confinement(self, scratch: Path) -> list[str]:
         if self.isolated:

@@ -19,6 +19,7 @@ DEFAULT_MIN_FREE_DISK_BYTES = 200_000_000
 @dataclass(frozen=True)
 class SandboxSettings:
     enabled: bool
+    required: bool  # a worker that cannot sandbox refuses to grade (records an error, never a score)
     cell_seconds: int
     notebook_seconds: int
     memory_bytes: int
@@ -62,6 +63,11 @@ class Course:
         return self.root / "autograded" / student / self.assignment_id / f"{self.notebook}.ipynb"
 
     @property
+    def state_dir(self) -> Path:
+        """The grading tools' own files: rerun state, master values, the batch lock."""
+        return self.root / "autograded" / ".dvwcourse"
+
+    @property
     def grading_env(self) -> dict[str, str]:
         """Environment for kernels that grade: the small training budget, no progress bars."""
         return {self.budget_env_var: str(self.grading_budget), "TQDM_DISABLE": "1"}
@@ -87,6 +93,8 @@ def load_course(root: Path | None = None) -> Course:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         assignment, budget, limits, sandbox = raw["assignment"], raw["budget"], raw["limits"], raw["sandbox"]
+        if not sandbox["enabled"] and sandbox.get("required", True):
+            raise ValueError("sandbox.enabled is false but sandbox.required is true: set required: false to grade unsandboxed")
         return Course(
             root=root,
             course_id=str(raw["course_id"]),
@@ -100,6 +108,7 @@ def load_course(root: Path | None = None) -> Course:
             benign_stderr_warnings=tuple(str(w) for w in raw.get("benign_stderr_warnings", [])),
             sandbox=SandboxSettings(
                 enabled=bool(sandbox["enabled"]),
+                required=bool(sandbox.get("required", True)),
                 cell_seconds=int(limits["cell_timeout_seconds"]),
                 notebook_seconds=int(sandbox["notebook_timeout_seconds"]),
                 memory_bytes=int(sandbox["memory_bytes"]),

@@ -4,12 +4,17 @@ Every case starts from the release, filled with the correct alternative answers 
 blank ("blank"), and then changes something: one answer cell, the notebook's structure, or its bytes.
 `expect_lost` names the test cells that must score 0 (all others full marks); None means every test
 cell scores 0.
+
+Attacks that look for the course (the master, other students, the gradebook) look only inside the
+course being graded, which the test passes in (COURSE_ROOT in their code): never at real paths.
+Cases marked `destructive` are run only where the sandbox works: without it, nothing would stop them.
 """
 from __future__ import annotations
 
 import copy
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import nbformat
@@ -17,6 +22,9 @@ import nbformat
 from dvwcourse.samples import fill_answers
 
 MIME = "application/vnd.dvwcourse.check+json"
+COURSE_ROOT = "COURSE_ROOT"  # in an attack's code: replaced by the graded course's folder
+NEEDS_SANDBOX = ("bubblewrap is not available here: without the sandbox this attack (a fork bomb, or writing the gradebook) "
+                 "would run with no process limit and the grader's own file access, so it is not run")
 FUNCTIONS = ["get_num_params", "initialize_layers", "make_data", "train_model", "compute_loss"]
 
 
@@ -29,6 +37,7 @@ class Case:
     expect_lost: set[str] | None = field(default_factory=set)
     expect_status: str = "graded"
     what: str = ""
+    destructive: bool = False  # harms the machine or the course unless sandboxed
 
 
 def is_test(cell) -> bool:
@@ -324,21 +333,18 @@ CASES: dict[str, Case] = {
                           expect_lost=ALL, what="tracebacks disabled"),
     "read_hidden_tests": Case("blank", {FIRST: (
         "import glob\n"
-        "roots = ['/work', '/root', '/tmp', '/home', '/srv', '/opt', '/var', '/mnt']\n"
-        "found = [p for r in roots for p in glob.glob(r + '/**/*.ipynb', recursive=True) if 'site-packages' not in p]\n"
-        "found += [p for r in roots for p in glob.glob(r + '/**/gradebook.db', recursive=True)]\n"
+        f"found = glob.glob({COURSE_ROOT} + '/**/*.ipynb', recursive=True) + glob.glob({COURSE_ROOT} + '/**/gradebook.db', recursive=True)\n"
         "print('visible notebooks and gradebooks:', found)\n"
         "assert not found, found")},
-        expect_lost=ALL, what="searches the disk for the master, other students and the gradebook"),
+        expect_lost=ALL, what="searches the course folder for the master, other students and the gradebook"),
     "write_gradebook": Case("blank", {FIRST: (
         "import glob, sqlite3\n"
-        "roots = ['/work', '/root', '/tmp', '/home', '/srv', '/opt', '/var', '/mnt']\n"
-        "for path in [p for r in roots for p in glob.glob(r + '/**/gradebook.db', recursive=True)] + ['/work/main/gradebook.db']:\n"
+        f"for path in glob.glob({COURSE_ROOT} + '/**/gradebook.db', recursive=True) + [{COURSE_ROOT} + '/gradebook.db']:\n"
         "    try:\n"
         "        sqlite3.connect(path).execute('create table hacked (x)')\n"
         "    except Exception as error:\n"
         "        print(path, error)")},
-        expect_lost=ALL, what="tries to write the gradebook"),
+        expect_lost=ALL, what="tries to write the course's gradebook", destructive=True),
     "kill_kernel": Case("correct", {"curve_length": "import os\nos._exit(0)"}, expect_lost={"test_curve_length"},
                         expect_status="incomplete", what="os._exit in the last answer cell"),
     # Tampering with the notebook's structure and metadata.
@@ -386,15 +392,16 @@ CASES: dict[str, Case] = {
     "memory_bomb": Case("correct", {"curve_length": "blocks = []\nwhile True:\n    blocks.append(bytearray(10**8))"},
                         expect_lost={"test_curve_length"}, what="allocates until memory runs out"),
     "fork_bomb": Case("correct", {"curve_length": "import os\nwhile True:\n    os.fork()"}, expect_lost={"test_curve_length"},
-                      what="forks until processes run out"),
+                      what="forks until processes run out", destructive=True),
     "huge_output": Case("correct", {"curve_length": "for i in range(10**7):\n    print(i)"}, expect_lost={"test_curve_length"},
                         what="prints 10^7 lines"),
 }
 
 
-def build(case: Case, release: nbformat.NotebookNode, correct: dict[str, str], mistakes: dict[str, str]) -> bytes:
+def build(case: Case, release: nbformat.NotebookNode, correct: dict[str, str], mistakes: dict[str, str], course_root: Path) -> bytes:
     answers = dict(correct) if case.base == "correct" else {}
     for grade_id, code in case.answers.items():
+        code = code.replace(COURSE_ROOT, repr(str(course_root)))
         answers[grade_id] = mistakes[code.split(":", 1)[1]] if code.startswith("mistakes:") else code
     nb = fill_answers(release, answers, "corpus")
     if case.change:

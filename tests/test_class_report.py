@@ -9,6 +9,9 @@ import pytest
 from conftest import REPO
 from dvwcourse.class_report import check_rates, write_class_report
 
+pytestmark = pytest.mark.integration  # grades the corpus, starts Chromium
+
+
 ARTIFACTS = REPO / "test-artifacts"
 
 

@@ -1,7 +1,13 @@
-"""Grading on a real Dask cluster (scheduler and two workers on 127.0.0.1) and on local workers."""
+"""Grading on a real Dask cluster (scheduler and two workers on 127.0.0.1) and on local workers.
+
+The workers start in an empty folder and never see the course: they get the master bundle and each
+submission's bytes from the grading process, as workers on other machines without a shared disk would.
+"""
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,13 +19,18 @@ from conftest import copy_course, write_corpus
 from dvwcourse.inputs import find_submissions
 from dvwcourse.release import build_release
 from dvwcourse.safegrade import Grader
+from dvwcourse.settings import load_course
 from dvwcourse.workers import DaskWorkers, LocalWorkers
+
+pytestmark = pytest.mark.integration
 
 BATCH = ["correct", "blank", "mistake_make_data", "mistake_train_model"]
 
 
 def outcome(reports):
-    return {r.student: (r.status, r.score, [(c.grade_id, [k.passed for k in c.checks]) for c in r.cells]) for r in reports}
+    """Status, score and every check's result and message, per student."""
+    return {r.student: (r.status, r.score, [(c.grade_id, [(k.name, k.passed, k.message) for k in c.checks]) for c in r.cells])
+            for r in reports}
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +46,13 @@ def batch(tmp_path_factory):
 
 @pytest.fixture
 def cluster(tmp_path):
-    """`dask scheduler` and two `dask worker`s (no nanny: a killed worker stays dead) on loopback."""
+    """`dask scheduler` and two `dask worker`s (no nanny: a killed worker stays dead) on loopback, in a folder with no course."""
     scheduler_file = tmp_path / "scheduler.json"
+    elsewhere = tmp_path / "no-course-here"
+    elsewhere.mkdir()
     env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
     scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
-                                  "--no-dashboard", "--scheduler-file", str(scheduler_file)], env=env,
+                                  "--no-dashboard", "--scheduler-file", str(scheduler_file)], env=env, cwd=elsewhere,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers = []
     try:
@@ -50,9 +63,8 @@ def cluster(tmp_path):
         for _ in range(2):
             workers.append(subprocess.Popen(
                 [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1",
-                 "--no-nanny", "--no-dashboard", "--host", "127.0.0.1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        import json
-
+                 "--no-nanny", "--no-dashboard", "--host", "127.0.0.1"], env=env, cwd=elsewhere,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         from distributed import Client
 
         address = json.loads(scheduler_file.read_text())["address"]
@@ -65,12 +77,20 @@ def cluster(tmp_path):
             process.wait()
 
 
-def test_dask_cluster_grades_exactly_like_serial_grading(batch, cluster):
-    course, submissions, serial = batch
+def test_dask_workers_without_the_course_grade_exactly_like_local_grading_even_after_the_course_moved(batch, cluster, tmp_path):
+    course, _, serial = batch
     address, _ = cluster
-    reports = Grader(course).grade_all(submissions, force=True, workers=DaskWorkers(address))
+    moved = tmp_path / "course-moved-after-the-workers-started"
+    shutil.move(course.root, moved)  # had a worker read the course folder, it would not find it now
+    try:
+        moved_course = load_course(moved)
+        reports = Grader(moved_course).grade_all(find_submissions(moved_course, moved / "incoming"), force=True,
+                                                 workers=DaskWorkers(address))
+    finally:
+        shutil.move(moved, course.root)
     assert outcome(reports) == serial
     assert {r.student: r.score for r in reports} == {"correct": 24, "blank": 0, "mistake_make_data": 22, "mistake_train_model": 21}
+    assert all(r.sandboxed for r in reports)
 
 
 def test_local_workers_grade_exactly_like_serial_grading(batch):
@@ -99,3 +119,7 @@ def test_a_worker_killed_mid_batch_loses_no_submission(batch, cluster):
         else:
             assert report.notes  # recorded, with its reason
     assert sum(r.status == "graded" for r in reports) >= len(BATCH) - 1
+    # A plain rerun on the surviving worker retries what the cluster could not finish, and skips the rest.
+    rerun = Grader(course).grade_all(submissions, workers=DaskWorkers(address))
+    assert outcome(rerun) == serial
+    assert [r.skipped for r in rerun] == [r.status == "graded" for r in reports]

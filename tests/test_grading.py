@@ -12,6 +12,9 @@ from corpus import FUNCTIONS, delete_tests, duplicate_tests, edit_tests, is_test
 from dvwcourse import grading
 from dvwcourse.samples import fill_answers, sample_answers
 
+pytestmark = pytest.mark.integration  # starts nbgrader and kernels
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """A course copy with a batch of submissions, autograded once for all tests of this module."""

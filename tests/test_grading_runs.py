@@ -5,16 +5,19 @@ import json
 import subprocess
 import sys
 import zipfile
+from dataclasses import replace
 
 import pytest
 
 from conftest import copy_course, write_corpus
 from dvwcourse.inputs import find_submissions
 from dvwcourse.release import build_release
+from dvwcourse.results import isolation_statement
 from dvwcourse.safegrade import Grader
 from dvwcourse.sandbox import KernelLauncher
 from dvwcourse.settings import load_course
 
+pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def small_course(tmp_path_factory):
@@ -60,12 +63,15 @@ def test_exit_status_names_what_could_not_be_graded(small_course):
     assert "correct" in run.stdout and "24/24" in run.stdout
 
 
-def test_grading_without_bubblewrap_still_works_and_says_so(small_course):
+def test_grading_without_bubblewrap_works_when_the_course_allows_it_and_says_so(small_course):
     course, incoming = small_course
-    grader = Grader(course, KernelLauncher(course.sandbox, isolated=False))
-    (report,) = [grader.grade(s) for s in find_submissions(course, incoming / "correct.ipynb")]
-    assert report.score == 24 and report.sandboxed is False
+    allowed = replace(course, sandbox=replace(course.sandbox, required=False))
+    grader = Grader(allowed, KernelLauncher(allowed.sandbox, isolated=False))
+    (submission,) = find_submissions(course, incoming / "correct.ipynb")
+    evaluation = grader.evaluate(submission)  # not recorded: the other tests here keep their sandboxed results
+    assert evaluation.report.score == 24 and evaluation.report.sandboxed is False
     assert "NOT sandboxed" in grader.launcher.description
+    assert isolation_statement([evaluation.report]).endswith(": correct")
 
 
 def test_inputs_in_every_layout(small_course, tmp_path):

@@ -20,6 +20,9 @@ from dvwcourse.safegrade import Grader
 from dvwcourse.settings import load_course
 from dvwcourse.workers import LocalWorkers
 
+pytestmark = pytest.mark.integration  # starts PostgreSQL and kernels
+
+
 
 def postgres_tool(name: str) -> str:
     found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))), None)

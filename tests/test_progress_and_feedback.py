@@ -4,6 +4,8 @@ from __future__ import annotations
 import io
 from dataclasses import replace
 
+import pytest
+
 from dvwcourse.feedback import write_feedback
 from dvwcourse.progress import Progress
 from dvwcourse.safegrade import Evaluation, GradeReport
@@ -20,6 +22,7 @@ def test_progress_prints_counts_rate_and_time_left_when_not_on_a_terminal():
     assert lines[1].startswith("[2/3] bo:") and lines[1].endswith("s left")
 
 
+@pytest.mark.integration
 def test_feedback_shows_hidden_code_only_when_the_course_says_so(graded_corpus, tmp_path):
     course, _, reports = graded_corpus
     report = reports["mistake_get_num_params"]

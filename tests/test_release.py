@@ -25,6 +25,7 @@ def comparable(nb):
     return [(c.id, c.cell_type, c.source, c.metadata) for c in nb.cells]
 
 
+@pytest.mark.integration
 def test_release_is_what_nbgrader_builds_from_source(tmp_path, course):
     fresh = copy_course(tmp_path)
     build_release(fresh)
@@ -103,6 +104,7 @@ def test_points_come_from_course_yml(course, notebooks):
         assert {k: c.metadata.nbgrader["points"] for k, c in graded_cells(nb).items()} == course.points
 
 
+@pytest.mark.integration
 def test_validate_exit_status_is_honest(course):
     # nbgrader's own `validate` exits 0 even when tests fail; ours exits 1 on the untouched release.
     run = subprocess.run([sys.executable, "-m", "dvwcourse", "validate", str(course.release_notebook)],

@@ -14,6 +14,8 @@ from conftest import REPO
 from dvwcourse.execution import run_notebook
 from dvwcourse.sandbox import KernelLauncher, make_launcher
 
+pytestmark = pytest.mark.integration  # starts kernels
+
 PROBE = r'''
 import json, os, socket
 found = {}
