@@ -83,7 +83,8 @@ def write_submissions(course, folder: Path, answers_by_student: dict[str, dict[s
     release = nbformat.read(course.release_notebook, as_version=4)
     folder.mkdir()
     for student, answers in answers_by_student.items():
-        (folder / f"{student}.ipynb").write_bytes(build(Case("correct", answers), release, sample_answers(course, "alternative_solutions"), {}))
+        (folder / f"{student}.ipynb").write_bytes(
+            build(Case("correct", answers), release, sample_answers(course, "alternative_solutions"), {}, course.root))
     return folder
 
 
