@@ -14,9 +14,10 @@ import hashlib
 import json
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import nbformat
 
@@ -143,7 +144,8 @@ class Grader:
 
     def _run_master(self) -> dict[str, int]:
         nb = copy.deepcopy(self.master)
-        result = run_notebook(nb, self.testing(MASTER), self.launcher, self.kernel_env())
+        with self._launcher_with_own_uid() as launcher:
+            result = run_notebook(nb, self.testing(MASTER), launcher, self.kernel_env())
         problems = list(result.notes) + [f"{cell}: {error}" for cell, error in result.errors.items()]
         for verdict in result.verdicts.values():
             problems += [f"{verdict.grade_id}: {c.name}: {c.message}" for c in verdict.checks if not c.passed]
@@ -172,12 +174,19 @@ class Grader:
 
     def _evaluate_in_sandbox(self, submission: Submission) -> Evaluation:
         """Each kernel under a uid no other kernel on this host has; unsandboxed only if the course allows it."""
-        if not self.launcher.isolated:
-            if self.course.sandbox.required:
-                return Evaluation(GradeReport(submission.student, "error", 0.0, self.max_score, notes=[REFUSED_UNSANDBOXED]), "")
-            return self._evaluate(submission, self.launcher)
+        if not self.launcher.isolated and self.course.sandbox.required:
+            return Evaluation(GradeReport(submission.student, "error", 0.0, self.max_score, notes=[REFUSED_UNSANDBOXED]), "")
+        with self._launcher_with_own_uid() as launcher:
+            return self._evaluate(submission, launcher)
+
+    @contextmanager
+    def _launcher_with_own_uid(self) -> Iterator[KernelLauncher]:
+        """The launcher, with a uid leased for this one kernel when it runs unprivileged."""
+        if not (self.launcher.isolated or self.launcher.bounded):
+            yield self.launcher
+            return
         with leased_uid() as uid:
-            return self._evaluate(submission, replace(self.launcher, uid=uid))
+            yield replace(self.launcher, uid=uid)
 
     def _evaluate(self, submission: Submission, launcher: KernelLauncher) -> Evaluation:
         master_checks = self.master_data()
