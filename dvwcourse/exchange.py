@@ -16,9 +16,10 @@ MAX_ANSWER_BYTES = 64_000_000  # one answer of the kernel: bounds what the grade
 
 
 class Exchange:
-    def __init__(self, scratch: Path) -> None:
-        self.path = scratch / "dvw-exchange"
-        self.path.mkdir()
+    def __init__(self, path: Path) -> None:
+        """`path`: a folder of its own (a bounded mount when the grader can mount), or one to make."""
+        self.path = path
+        self.path.mkdir(exist_ok=True)
         os.chmod(self.path, 0o1777)  # the kernel's unprivileged user writes its answers here
         self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
 
@@ -44,6 +45,16 @@ class Exchange:
             if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ANSWER_BYTES:
                 raise StudentCodeError("the kernel's answer was not a file of plain data of a sane size")
             return handle.read(MAX_ANSWER_BYTES + 1)
+
+    def finish(self, request_id: str) -> None:
+        """Remove a request and its answer: the folder holds one exchange at a time."""
+        for name in (f"{request_id}.in.json", f"{request_id}.out.json"):
+            try:
+                os.unlink(name, dir_fd=self.fd)
+            except FileNotFoundError:
+                pass
+            except OSError as error:
+                raise StudentCodeError("the grader could not clear its exchange folder") from error
 
     def close(self) -> None:
         os.close(self.fd)

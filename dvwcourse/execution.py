@@ -28,7 +28,7 @@ from .exchange import Exchange
 from .judge import CellVerdict
 from .out_of_space import out_of_space_notes
 from .sandbox import KernelLauncher
-from .scratch import scratch_folder
+from .scratch import exchange_folder, scratch_folder
 from .settings import SandboxSettings
 from .trusted_tests import KernelBridge, KernelDied, StudentCodeError, CellJudge
 
@@ -201,7 +201,7 @@ async def _run_cells(
     async with client.async_setup_kernel(cwd=str(scratch), env=env, cleanup_kc=True):
         result.timings["kernel_start"] = time.perf_counter() - started
         cells_started = time.perf_counter()
-        exchange = Exchange(scratch) if testing else None
+        exchange = Exchange(exchange_folder(scratch)) if testing else None
         try:
             await _run_all(client, nb, testing, exchange, result, deadline, settings)
         finally:
@@ -245,13 +245,18 @@ async def _start_testing(client: LimitedClient, testing: Testing, exchange: Exch
         remaining = int(deadline - time.monotonic())
         if remaining <= 1:
             raise StudentCodeError("the notebook ran out of time")
-        if payload is not None:
-            exchange.write_request(request_id, payload)
-        await client.request(code, client.current_index, min(settings.cell_seconds, remaining))
-        return read_answer(exchange, request_id)
+        try:
+            if payload is not None:
+                exchange.write_request(request_id, payload)
+            await client.request(code, client.current_index, min(settings.cell_seconds, remaining))
+            return read_answer(exchange, request_id)
+        finally:
+            exchange.finish(request_id)
 
     await client.request(BOOT_AGENT.format(source=AGENT_SOURCE, folder=str(exchange.path)), 0, 60)
-    if read_answer(exchange, "boot") != {}:
+    started = read_answer(exchange, "boot")
+    exchange.finish("boot")
+    if started != {}:
         raise RuntimeError("the grading agent did not start in the kernel")
     bridge = KernelBridge(loop, send, settings.cell_seconds)
     return await asyncio.to_thread(CellJudge, testing.library, testing.tests, bridge, testing.grading_seed, testing.env)

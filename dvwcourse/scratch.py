@@ -18,12 +18,15 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from .exchange import MAX_ANSWER_BYTES
 from .settings import SandboxSettings
 
 PREFIX = "dvw-scratch-"
 OWNER = re.compile(rf"{PREFIX}(\d+)-\w+")  # dvw-scratch-<grader's pid>-<random>
 # A filesystem this close to full counts as filled: tmpfs rounds to pages and files have metadata.
 FULL_MARGIN_BYTES = 1 << 20
+# The exchange folder holds one request and one answer at a time (see dvwcourse.exchange).
+EXCHANGE_BYTES = 2 * MAX_ANSWER_BYTES
 # Files cost memory beyond their bytes: at most one per 4 KB of the bound (an empty-file flood stops there too).
 BYTES_PER_FILE = 4096
 
@@ -87,6 +90,11 @@ def _unmount(folder: Path) -> None:
         subprocess.run(["umount", "--lazy", str(folder)], capture_output=True, check=True)
 
 
+def exchange_folder(scratch: Path) -> Path:
+    """Where the grader and the kernel's agent swap requests and answers (see dvwcourse.exchange)."""
+    return scratch / "dvw-exchange"
+
+
 def private_tmp(scratch: Path) -> Path:
     """Where the grader mounts a kernel's own /tmp: beside its scratch folder."""
     return scratch.with_name(scratch.name + ".tmp")
@@ -95,7 +103,9 @@ def private_tmp(scratch: Path) -> Path:
 @contextmanager
 def scratch_folder(settings: SandboxSettings, bounded: bool) -> Iterator[Path]:
     """A fresh, empty scratch folder; when `bounded`, a tmpfs of `work_folder_bytes`, with the kernel's /tmp
-    (a tmpfs of `scratch_tmpfs_bytes`) at private_tmp(). Unmounted and gone afterwards, also after errors."""
+    (a tmpfs of `scratch_tmpfs_bytes`) at private_tmp() and the grader's exchange folder (a tmpfs of its
+    own, so a notebook that fills its space cannot stop the grader reading its answers) inside it.
+    Unmounted and gone afterwards, also after errors."""
     with ExitStack() as cleanup:
         folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
         cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
@@ -103,7 +113,9 @@ def scratch_folder(settings: SandboxSettings, bounded: bool) -> Iterator[Path]:
             tmp = private_tmp(folder)
             tmp.mkdir()
             cleanup.callback(tmp.rmdir)
-            for path, size, mode in [(folder, settings.work_folder_bytes, "0777"), (tmp, settings.scratch_tmpfs_bytes, "1777")]:
+            for path, size, mode in [(folder, settings.work_folder_bytes, "0777"), (tmp, settings.scratch_tmpfs_bytes, "1777"),
+                                     (exchange_folder(folder), EXCHANGE_BYTES, "1777")]:
+                path.mkdir(exist_ok=True)
                 _mount_tmpfs(path, size, mode)
                 cleanup.callback(_unmount, path)
         yield folder

@@ -29,7 +29,7 @@ from dvwcourse.safegrade import PENDING, Grader
 from dvwcourse.samples import sample_answers
 from dvwcourse.confine import PSEUDO_FILESYSTEMS, TEMP_FOLDERS
 from dvwcourse.sandbox import SANDBOX_UID, KernelLauncher, drop_to_uid, make_launcher
-from dvwcourse.scratch import can_mount, private_tmp, remove_leftovers, scratch_folder
+from dvwcourse.scratch import can_mount, exchange_folder, private_tmp, remove_leftovers, scratch_folder
 from dvwcourse.settings import SandboxSettings, load_course
 
 MB = 1_000_000
@@ -69,7 +69,9 @@ def course_in(folder: Path, mode: str, **settings: int):
     folder.mkdir(exist_ok=True)
     course = copy_course(folder)
     path = course.root / "course.yml"
-    text = path.read_text().replace("enabled: true", f"enabled: {'true' if mode == 'sandboxed' else 'false'}")
+    text = path.read_text()
+    if mode != "sandboxed":  # resource limits only, which the course must allow
+        text = text.replace("enabled: true", "enabled: false").replace("required: true", "required: false")
     for key, value in settings.items():
         text = "\n".join(f"{line.split(':')[0]}: {value}" if line.strip().startswith(f"{key}:") else line
                          for line in text.splitlines()) + "\n"
@@ -157,7 +159,8 @@ def test_without_bubblewrap_only_the_scratch_folder_and_one_bounded_tmp_are_writ
     assert lines[:5] == ["still here", "kept-read-only", "scratch-writable", "tmp-full", str(SANDBOX_UID)]
     writable = {point for point, options, fstype in mountinfo(lines[5:]) if "rw" in options.split(",") and fstype not in PSEUDO_FILESYSTEMS}
     # (the grader's mount of the kernel's /tmp is listed too, hidden below the kernel's /tmp)
-    assert writable == {str(scratch), str(private_tmp(scratch)), *[folder for folder in TEMP_FOLDERS if os.path.isdir(folder)]}
+    temp_folders = [folder for folder in TEMP_FOLDERS if os.path.isdir(folder)]
+    assert writable == {str(scratch), str(private_tmp(scratch)), str(exchange_folder(scratch)), *temp_folders}
     assert not (kept / "x").exists()
 
 

@@ -66,6 +66,14 @@ def processes_naming(text: str) -> list[str]:
     return found
 
 
+def assert_all_gone(scratch_root, why: str) -> None:
+    """No process names the scratch folder (a kernel or its sandbox) within 10 s."""
+    deadline = time.monotonic() + 10
+    while processes_naming(str(scratch_root)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not processes_naming(str(scratch_root)), why
+
+
 def test_a_plain_rerun_retries_a_submission_that_failed_for_an_environment_error(tmp_path):
     course, incoming = course_with(tmp_path, ["correct"])
     broken = tmp_path / "broken-bin"
@@ -135,10 +143,7 @@ def test_a_batch_killed_mid_way_then_rerun_grades_every_submission_exactly_once(
         finally:
             first.kill()
             first.wait()
-    deadline = time.monotonic() + 10
-    while processes_naming(str(scratch_root)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not processes_naming(str(scratch_root)), "kernel or sandbox processes outlived the killed batch"
+    assert_all_gone(scratch_root, "kernel or sandbox processes outlived the killed batch")
 
     recorded = {s for s in SCORES if (course.state_dir / "students" / f"{s}.json").is_file()}
     assert 1 <= len(recorded) < len(SCORES)
@@ -216,7 +221,4 @@ def test_an_unsandboxed_kernel_dies_with_its_killed_grader_too(course_copy, tmp_
     finally:
         grader.kill()
         grader.wait()
-    deadline = time.monotonic() + 10
-    while processes_naming(str(scratch_root)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not processes_naming(str(scratch_root)), "the unsandboxed kernel outlived its grader"
+    assert_all_gone(scratch_root, "the unsandboxed kernel outlived its grader")

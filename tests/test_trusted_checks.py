@@ -121,7 +121,7 @@ def test_the_random_state_travels_as_plain_data():
 
 # -- the exchange folder --------------------------------------------------------------------------
 def test_the_exchange_never_follows_a_symlink_nor_reads_an_oversized_answer(tmp_path, monkeypatch):
-    exchange = Exchange(tmp_path)
+    exchange = Exchange(tmp_path / "exchange")
     outside = tmp_path / "outside.txt"
     outside.write_text("secret")
     os.symlink(outside, exchange.path / "r1.out.json")
@@ -140,7 +140,7 @@ def test_the_exchange_never_follows_a_symlink_nor_reads_an_oversized_answer(tmp_
 
 
 def test_the_exchange_works_through_its_descriptor_when_its_path_is_swapped(tmp_path):
-    exchange = Exchange(tmp_path)
+    exchange = Exchange(tmp_path / "exchange")
     exchange.path.rename(tmp_path / "moved")
     (tmp_path / "elsewhere").mkdir()
     os.symlink(tmp_path / "elsewhere", exchange.path)
@@ -177,7 +177,7 @@ class InProcessBridge:
     """The kernel's side, in this process: the real Agent answering through a real exchange folder."""
 
     def __init__(self, folder: Path, namespace: dict) -> None:
-        self.exchange = Exchange(folder)
+        self.exchange = Exchange(folder / "exchange")
         self.agent = kernel_agent.Agent(namespace, str(self.exchange.path))
         self.count = 0
 
