@@ -10,7 +10,6 @@ from dataclasses import replace
 import nbformat
 import pytest
 
-from conftest import REPO
 from dvwcourse.execution import run_notebook
 from dvwcourse.sandbox import KernelLauncher, make_launcher
 
@@ -27,7 +26,7 @@ except OSError as error:
 found["source_visible"] = os.path.exists(SOURCE)
 found["gradebook_visible"] = os.path.exists(GRADEBOOK)
 found["course_listing"] = os.listdir(ROOT) if os.path.isdir(ROOT) else None
-found["repository_visible"] = os.path.exists(REPOSITORY + "/course.yml")
+found["host_system_visible"] = os.path.exists("/var/lib/dpkg/status")  # outside /tmp, outside the sandbox's system folders
 writable = {}
 for target in [ROOT + "/planted.txt", "/usr/planted.txt", "/etc/planted.txt", os.environ["HOME"] + "/planted.txt"]:
     try:
@@ -46,8 +45,7 @@ print(json.dumps(found))
 def probe(course, launcher, port):
     os.environ["DVW_TEST_SECRET"] = "the grader's environment stays with the grader"
     code = (PROBE.replace("PORT", str(port)).replace("SOURCE", repr(str(course.source_notebook)))
-            .replace("GRADEBOOK", repr(str(course.root / "gradebook.db"))).replace("ROOT", repr(str(course.root)))
-            .replace("REPOSITORY", repr(str(REPO))))
+            .replace("GRADEBOOK", repr(str(course.root / "gradebook.db"))).replace("ROOT", repr(str(course.root))))
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code, id="probe")])
     result = run_notebook(nb, {}, launcher, {})
     assert not result.errors, result.errors
@@ -71,7 +69,7 @@ def test_sandboxed_kernel_sees_and_reaches_nothing_of_the_host(course_copy, list
     assert launcher.isolated, "bubblewrap must work on this machine (bin/setup installs it)"
     found = probe(course, launcher, listener)
     assert found["socket"] != "connected"
-    assert not found["source_visible"] and not found["gradebook_visible"]
+    assert not found["source_visible"] and not found["gradebook_visible"] and not found["host_system_visible"]
     assert found["course_listing"] in (None, [".venv"])  # only the Python environment is mounted
     home = [k for k in found["writable"] if k.endswith("planted.txt") and not k.startswith(("/usr", "/etc", str(course.root)))]
     assert found["writable"] == {**{k: False for k in found["writable"]}, **{k: True for k in home}}
@@ -86,8 +84,9 @@ def test_without_bubblewrap_the_same_probe_shows_what_is_exposed(course_copy, li
     launcher = KernelLauncher(replace(course.sandbox), isolated=False)
     assert "NOT sandboxed" in launcher.description
     found = probe(course, launcher, listener)
-    # It reaches the network and reads the host's files (below /tmp it sees its own bounded /tmp instead)...
-    assert found["socket"] == "connected" and found["repository_visible"]
+    # It reaches the network and reads the host's files (below /tmp, where a CI clone may live, it sees its
+    # own bounded /tmp instead)...
+    assert found["socket"] == "connected" and found["host_system_visible"]
     # ...but, as an unprivileged user, writes nothing but its scratch folder (its HOME) and that /tmp.
     (writable,) = [target for target, done in found["writable"].items() if done]
     assert not writable.startswith(("/usr", "/etc", str(course.root))) and found["uid"] != 0
