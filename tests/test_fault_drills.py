@@ -18,6 +18,7 @@ from conftest import copy_course, write_corpus
 from dvwcourse.nbgrader_api import open_gradebook
 from dvwcourse.release import build_release
 from dvwcourse.samples import sample_answers
+from dvwcourse.scratch import remove_leftovers
 from dvwcourse.settings import Course
 
 pytestmark = pytest.mark.integration
@@ -222,3 +223,6 @@ def test_an_unsandboxed_kernel_dies_with_its_killed_grader_too(course_copy, tmp_
         grader.kill()
         grader.wait()
     assert_all_gone(scratch_root, "the unsandboxed kernel outlived its grader")
+    # What the next grader process on this host does with a killed grader's mounts: nothing is left.
+    remove_leftovers(scratch_root)
+    assert not [path for path in scratch_root.iterdir() if path.name.startswith("dvw-scratch-")]
