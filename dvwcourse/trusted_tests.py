@@ -15,10 +15,12 @@ import asyncio
 import builtins
 import itertools
 import json
+import os
 import sys
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Awaitable, Callable
+from unittest.mock import patch
 
 import numpy as np
 
@@ -171,7 +173,7 @@ class CellJudge:
         self.namespace = GraderNamespace(bridge)
         self.verdict: CellVerdict | None = None
         self.cell: TestCell | None = None
-        with JUDGE_LOCK, scoped_environment(env):
+        with JUDGE_LOCK, patch.dict(os.environ, env):  # the library reads the grading budget from it
             for index, source in enumerate(library):
                 exec(compile(strip_magics(source), f"<library {index}>", "exec"), self.namespace)
             # The functions test cells define exist from the start, so a cell that stops early (a
@@ -255,26 +257,3 @@ def caller_line(grade_id: str) -> int:
 def strip_magics(source: str) -> str:
     """Notebook code as plain Python: IPython's %magics are for kernels only."""
     return "\n".join("" if line.lstrip().startswith("%") else line for line in source.splitlines())
-
-
-class scoped_environment:
-    """os.environ with `env` set (the grading budget) while the library runs, then as before."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.saved: dict[str, str | None] = {}
-
-    def __enter__(self) -> None:
-        import os
-
-        self.saved = {k: os.environ.get(k) for k in self.env}
-        os.environ.update(self.env)
-
-    def __exit__(self, *exc: object) -> None:
-        import os
-
-        for key, value in self.saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

@@ -16,6 +16,7 @@ from dvwcourse.safegrade import Grader
 from dvwcourse.samples import sample_answers
 from dvwcourse.sandbox import bubblewrap_works
 from dvwcourse.settings import Course, load_course
+from dvwcourse.trusted_tests import strip_magics
 from dvwcourse.workers import LocalWorkers
 
 matplotlib.use("Agg")
@@ -53,8 +54,7 @@ def run_cells(path: Path, cell_ids: list[str], namespace: dict | None = None) ->
     sources = cell_sources(path)
     namespace = {} if namespace is None else namespace
     for cell_id in cell_ids:
-        code = "\n".join(line for line in sources[cell_id].splitlines() if not line.lstrip().startswith("%"))
-        exec(compile(code, f"<{cell_id}>", "exec"), namespace)
+        exec(compile(strip_magics(sources[cell_id]), f"<{cell_id}>", "exec"), namespace)
     return namespace
 
 
