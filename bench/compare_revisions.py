@@ -27,7 +27,7 @@ CHILD = """
 import json, sys, time
 from pathlib import Path
 from dvwcourse.inputs import Submission
-from dvwcourse.safegrade import Grader
+from dvwcourse.safe_grading import Grader
 from dvwcourse.settings import load_course
 grader = Grader(load_course(Path(sys.argv[1])))
 prepare = getattr(grader, "master_data", None) or grader.expected

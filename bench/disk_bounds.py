@@ -71,8 +71,8 @@ class PeakGrowth:
         self._thread.join()
 
 
-def measure(course, isolated: bool) -> None:
-    launcher = KernelLauncher(course.sandbox, isolated=isolated)
+def measure(course, sandboxed: bool) -> None:
+    launcher = KernelLauncher(course.sandbox, sandboxed=sandboxed)
     code = FILLER.replace("COURSE", repr(str(course.root))).replace("CAP", str(CAP_BYTES))
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code, id="fill"), nbformat.v4.new_code_cell("print('next cell ran')", id="next")])
     started = time.perf_counter()
@@ -80,7 +80,7 @@ def measure(course, isolated: bool) -> None:
         result = run_notebook(nb, {}, launcher, {})
     seconds = time.perf_counter() - started
     filled = json.loads("".join(o.get("text", "") for o in nb.cells[0].outputs))
-    print(f"\n{'sandboxed' if isolated else 'limits only'}: {launcher.description}")
+    print(f"\n{'sandboxed' if sandboxed else 'limits only'}: {launcher.description}")
     for place, (stored, reason, took) in filled.items():
         print(f"  {place:15} {megabytes(stored):>7} MB stored, stopped after {took:.2f} s: {reason}")
     print(f"  total written by the kernel: {megabytes(sum(v[0] for v in filled.values()))} MB (all of it in its tmpfs mounts, in memory)")
@@ -94,8 +94,8 @@ def main() -> None:
     print(f"Bounds from course.yml: working folder and HOME {megabytes(course.sandbox.work_folder_bytes)} MB, "
           f"/tmp {megabytes(course.sandbox.scratch_tmpfs_bytes)} MB; the graded notebook the grader writes holds at most "
           f"{megabytes(course.sandbox.max_output_bytes_per_cell)} MB of output per cell x {cells} code cells")
-    for isolated in (True, False):
-        measure(course, isolated)
+    for sandboxed in (True, False):
+        measure(course, sandboxed)
 
 
 if __name__ == "__main__":

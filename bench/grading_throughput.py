@@ -20,7 +20,7 @@ import nbformat
 from dvwcourse.course_copy import copy_course
 from dvwcourse.inputs import find_submissions
 from dvwcourse.release import build_release
-from dvwcourse.safegrade import Evaluation, Grader
+from dvwcourse.safe_grading import Evaluation, Grader
 from dvwcourse.samples import fill_answers, sample_answers, write_submission
 from dvwcourse.settings import load_course
 from dvwcourse.workers import DaskWorkers, LocalWorkers

@@ -14,7 +14,7 @@ import nbformat
 from dvwcourse.course_copy import copy_course
 from dvwcourse.inputs import Submission
 from dvwcourse.release import build_release
-from dvwcourse.safegrade import Grader
+from dvwcourse.safe_grading import Grader
 from dvwcourse.samples import fill_answers, sample_answers, write_submission
 from dvwcourse.sandbox import KernelLauncher
 from dvwcourse.settings import load_course
@@ -31,7 +31,7 @@ def main() -> None:
         submission = Submission("student", path)
         sandboxed = Grader(course)
         unrequired = replace(course, sandbox=replace(course.sandbox, required=False))  # else an unsandboxed grader refuses
-        plain = Grader(unrequired, KernelLauncher(unrequired.sandbox, isolated=False))
+        plain = Grader(unrequired, KernelLauncher(unrequired.sandbox, sandboxed=False))
         times: dict[str, list[float]] = {"sandboxed": [], "unsandboxed": []}
         for grader in (sandboxed, plain):
             grader.master_data()

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-from nbgrader.utils import is_solution
 
-from .checkspec import grade_id
+from .cells import grade_id, is_solution, raw_grade_id
 
 
 @dataclass
@@ -49,28 +48,22 @@ def read_answers(path: Path, answer_ids: set[str]) -> Answers:
         answers.unreadable = f"{path.name} is not a notebook: it has no list of cells"
         return answers
     for cell in cells:
-        grade_id = _grade_id(cell)
-        if grade_id not in answer_ids:
+        gid = raw_grade_id(cell) or _cell_id(cell)  # an editor that drops metadata keeps the id the release gave
+        if gid not in answer_ids:
             continue
-        if grade_id in answers.cells:
-            answers.notes.append(f"answer cell {grade_id} appears more than once; the first copy was graded")
+        if gid in answers.cells:
+            answers.notes.append(f"answer cell {gid} appears more than once; the first copy was graded")
             continue
         source = cell.get("source", "")
-        answers.cells[grade_id] = "".join(source) if isinstance(source, list) else str(source)
+        answers.cells[gid] = "".join(source) if isinstance(source, list) else str(source)
     missing = sorted(answer_ids - set(answers.cells))
     if missing:
         answers.notes.append(f"answer cells missing from the submission (graded as unanswered): {', '.join(missing)}")
     return answers
 
 
-def _grade_id(cell: object) -> str | None:
-    if not isinstance(cell, dict):
-        return None
-    metadata = cell.get("metadata")
-    nbgrader = metadata.get("nbgrader") if isinstance(metadata, dict) else None
-    if isinstance(nbgrader, dict) and isinstance(nbgrader.get("grade_id"), str):
-        return nbgrader["grade_id"]
-    return cell.get("id") if isinstance(cell.get("id"), str) else None
+def _cell_id(cell: object) -> str | None:
+    return cell.get("id") if isinstance(cell, dict) and isinstance(cell.get("id"), str) else None
 
 
 def answer_ids(template: nbformat.NotebookNode) -> set[str]:

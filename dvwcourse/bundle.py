@@ -2,56 +2,47 @@
 
 A Dask worker may run anywhere the environment is installed; it never reads the course folder. It
 gets, once, the master bundle (course.yml, the source and release notebooks, and the master data the
-coordinator's Grader precomputed) and builds a Grader from it in a worker-local temporary folder;
-every task carries the submission's own bytes, unpacked into a temporary folder of its own.
+coordinator's engine precomputed) and builds its engine from it in a worker-local temporary folder
+(`unpack_course`); every task carries the submission's own bytes, unpacked into a folder of its own.
 """
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .code_version import grading_code_version
 from .inputs import Submission
-from .safegrade import Grader
-from .settings import CourseError, load_course
+from .settings import Course, CourseError
 
 
 @dataclass(frozen=True)
 class MasterBundle:
-    fingerprint: str  # the coordinator's: one worker-side Grader per course version
+    fingerprint: str  # the coordinator's: one worker-side engine per course version
     code_version: str
     files: dict[str, bytes]  # path relative to the course root -> content
-    master_data: Any  # Grader.master_data(): opaque to everyone but Grader
+    master_data: Any  # the engine's master data: opaque to everyone else
 
 
-def make_bundle(grader: Grader) -> MasterBundle:
-    course = grader.course
+def make_bundle(course: Course, fingerprint: str, master_data: Any) -> MasterBundle:
     paths = [course.root / "course.yml", course.source_notebook, course.release_notebook]
     files = {path.relative_to(course.root).as_posix(): path.read_bytes() for path in paths}
-    return MasterBundle(grader.fingerprint, grading_code_version(), files, grader.master_data())
+    return MasterBundle(fingerprint, grading_code_version(), files, master_data)
 
 
-# Per worker process: the Grader of each course version, and the folder that holds its course files.
-_GRADERS: dict[str, tuple[tempfile.TemporaryDirectory, Grader]] = {}
-
-
-def grader_from_bundle(bundle: MasterBundle) -> Grader:
-    """This process's Grader for the bundle's course version, built once in a temporary folder."""
+def require_same_code(bundle: MasterBundle) -> None:
+    """Refuse a bundle from a coordinator whose grading code differs: the two would judge differently."""
     if bundle.code_version != grading_code_version():
         raise CourseError(f"this worker has grading code {grading_code_version()}, the coordinator {bundle.code_version}: "
                           "install the same dvwcourse on both, so that they judge alike")
-    if bundle.fingerprint not in _GRADERS:
-        folder = tempfile.TemporaryDirectory(prefix="dvw-course-")
-        for name, content in bundle.files.items():
-            path = Path(folder.name) / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content)
-        grader = Grader(load_course(Path(folder.name)))
-        grader.use_master_data(bundle.master_data)  # the coordinator's master values: identical judging everywhere
-        _GRADERS[bundle.fingerprint] = (folder, grader)
-    return _GRADERS[bundle.fingerprint][1]
+
+
+def unpack_course(bundle: MasterBundle, folder: Path) -> None:
+    """Write the bundle's course files into `folder`."""
+    for name, content in bundle.files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
 
 
 @dataclass(frozen=True)

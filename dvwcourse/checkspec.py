@@ -17,24 +17,12 @@ import builtins
 from dataclasses import dataclass, field
 
 import nbformat
-from nbgrader.utils import is_grade, is_locked, is_solution
-
+from .cells import grade_id, is_grade, is_locked, is_solution, is_test_cell
+from .records import CheckSite
 from .settings import Course, CourseError
 
 HIDDEN_MARKER = "### BEGIN HIDDEN TESTS"
 CHECK_KEYWORDS = {"expect", "rtol", "atol", "below", "above", "msg"}
-
-
-@dataclass(frozen=True)
-class CheckSite:
-    """One `check(...)` call of a test cell: where it is and how a failure is explained."""
-
-    site: int
-    line: int
-    end_line: int
-    hidden: bool
-    source: str
-    msg: str | None = None
 
 
 @dataclass
@@ -53,14 +41,6 @@ class TestCell:
             return min(spanning, key=lambda s: s.end_line - s.line)
         hidden = any(s.hidden for s in self.sites.values()) and line > min(s.line for s in self.sites.values() if s.hidden)
         return CheckSite(-1, line, line, hidden, "")
-
-
-def grade_id(cell: nbformat.NotebookNode) -> str | None:
-    return cell.metadata.get("nbgrader", {}).get("grade_id")
-
-
-def is_test_cell(cell: nbformat.NotebookNode) -> bool:
-    return cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)
 
 
 def library_sources(nb: nbformat.NotebookNode) -> list[str]:

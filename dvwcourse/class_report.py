@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only bac
 
 from .atomic import write_text_atomic  # noqa: E402
 from .results import reason  # noqa: E402
-from .safegrade import GradeReport  # noqa: E402
+from .records import GradeReport  # noqa: E402
 from .settings import Course  # noqa: E402
 
 _TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("dvwcourse", "templates"), autoescape=True, undefined=jinja2.StrictUndefined)

@@ -7,14 +7,14 @@ import os
 import sys
 from pathlib import Path
 
-from . import grading
+from . import stock_grading
 from .batch_lock import batch_lock
 from .class_report import write_class_report
 from .inputs import find_submissions
 from .progress import Progress
 from .release import build_release
-from .results import isolation_statement, reason, score_table, write_grades_csv
-from .safegrade import PENDING, Grader
+from .results import isolation_statement, reason, format_reports, write_grades_csv
+from .safe_grading import PENDING, Grader
 from .samples import write_sample_submissions
 from .settings import Course, CourseError, load_course
 from .validation import validate_notebook
@@ -45,10 +45,10 @@ def nbgrader_grade(course: Course, students: list[str], csv_path: Path) -> int:
     if not students:
         print(f"No submissions found under {course.root / 'submitted'}", file=sys.stderr)
         return 1
-    outcomes = grading.autograde(course, students)
-    feedback_failed = grading.generate_feedback(course, [o.student for o in outcomes if o.graded])
-    grading.export_grades(course, csv_path)
-    print(grading.format_score_table(course, grading.score_table(course, students)))
+    outcomes = stock_grading.autograde(course, students)
+    feedback_failed = stock_grading.generate_feedback(course, [o.student for o in outcomes if o.graded])
+    stock_grading.export_grades(course, csv_path)
+    print(stock_grading.format_gradebook_scores(course, stock_grading.gradebook_scores(course, students)))
     not_graded = [o.student for o in outcomes if not o.graded] + feedback_failed
     if not_graded:
         print(f"Could not grade: {', '.join(not_graded)}", file=sys.stderr)
@@ -77,7 +77,7 @@ def safe_grade(course: Course, source: Path | None, csv_path: Path, force: bool 
     except OSError as error:  # written whole or not at all: the previous versions stay
         print(f"error: could not write {csv_path} and {report_path}: {error}", file=sys.stderr)
         return EXIT_LOW_DISK_SPACE if error.errno == errno.ENOSPC else 1
-    print(score_table(reports))
+    print(format_reports(reports))
     print(f"Isolation: {isolation}.")
     print(f"Grades: {csv_path}; class report: {report_path}; feedback: {course.root / 'feedback'}; "
           f"graded notebooks: {course.root / 'autograded'}")

@@ -21,12 +21,11 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
-from nbgrader.utils import is_solution
-
-from .checkspec import TestCell, grade_id
+from .cells import grade_id, is_solution
+from .checkspec import TestCell
 from .exchange import Exchange
-from .judge import CellVerdict
 from .out_of_space import out_of_space_notes
+from .records import CellVerdict
 from .sandbox import KernelLauncher
 from .scratch import exchange_folder, scratch_folder
 from .settings import SandboxSettings
@@ -133,7 +132,7 @@ class LimitedClient(NotebookClient):
                                    f"{self.last_reply.get('ename')}: {str(self.last_reply.get('evalue'))[:300]}")
 
 
-def kernel_env(extra: dict[str, str], scratch: Path) -> dict[str, str]:
+def kernel_process_env(extra: dict[str, str], scratch: Path) -> dict[str, str]:
     """A small, explicit environment: nothing of the grader's leaks into the kernel."""
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -183,7 +182,7 @@ async def _run(nb: nbformat.NotebookNode, testing: Testing | None, launcher: Ker
     )
     deadline = time.monotonic() + settings.notebook_seconds
     try:
-        await _run_cells(client, nb, testing, result, deadline, scratch, settings, kernel_env(env, scratch))
+        await _run_cells(client, nb, testing, result, deadline, scratch, settings, kernel_process_env(env, scratch))
     finally:
         atexit.unregister(client._cleanup_kernel)  # the kernel is already shut down: nothing left for exit
     if deadline - time.monotonic() <= 1 and result.unrun and not result.kernel_died:

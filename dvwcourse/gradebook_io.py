@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from nbgrader.api import MissingEntry
 
-from .judge import CellVerdict
 from .nbgrader_api import open_gradebook
+from .records import CellVerdict
 from .settings import Course, CourseError
 
 

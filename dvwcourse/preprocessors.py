@@ -5,6 +5,8 @@ from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import DeduplicateIds
 
+from .cells import drop_empty_metadata
+
 
 class DeduplicateGradeIds(DeduplicateIds):
     """nbgrader's DeduplicateIds, leaving a demoted duplicate with no nbgrader metadata at all.
@@ -16,6 +18,5 @@ class DeduplicateGradeIds(DeduplicateIds):
 
     def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict, cell_index: int) -> tuple[NotebookNode, ResourcesDict]:
         cell, resources = super().preprocess_cell(cell, resources, cell_index)
-        if cell.metadata.get("nbgrader") == {}:
-            del cell.metadata["nbgrader"]
+        drop_empty_metadata(cell)
         return cell, resources

@@ -7,7 +7,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from .safegrade import Evaluation
+from .records import Evaluation
 
 
 class Progress:

@@ -3,16 +3,9 @@ from __future__ import annotations
 
 import nbformat
 
+from .cells import graded_cells, points, set_points
 from .nbgrader_api import make_api
 from .settings import Course, CourseError
-
-
-def graded_cells(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
-    return {
-        cell.metadata.nbgrader["grade_id"]: cell
-        for cell in nb.cells
-        if cell.metadata.get("nbgrader", {}).get("grade")
-    }
 
 
 def sync_points(course: Course) -> bool:
@@ -29,8 +22,8 @@ def sync_points(course: Course) -> bool:
         )
     changed = False
     for grade_id, cell in cells.items():
-        if cell.metadata.nbgrader.get("points") != course.points[grade_id]:
-            cell.metadata.nbgrader["points"] = course.points[grade_id]
+        if points(cell) != course.points[grade_id]:
+            set_points(cell, course.points[grade_id])
             changed = True
     if changed:
         nbformat.write(nb, path)

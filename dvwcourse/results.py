@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 
 from .atomic import write_text_atomic
-from .safegrade import PENDING, GradeReport
+from .records import PENDING, GradeReport
 
 
 def reason(report: GradeReport) -> str:
@@ -19,7 +19,7 @@ def graded_unsandboxed(reports: list[GradeReport]) -> list[str]:
 
 
 def isolation_statement(reports: list[GradeReport]) -> str:
-    """How the batch's kernels were isolated, from what each worker reported, naming every exception."""
+    """How the batch's kernels were sandboxed, from what each worker reported, naming every exception."""
     unsandboxed = graded_unsandboxed(reports)
     if unsandboxed:
         return (f"NOT sandboxed for {len(unsandboxed)} of {len(reports)} submissions (resource limits only; the kernel could see "
@@ -50,7 +50,7 @@ def format_table(rows: list[list[str]]) -> str:
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
 
 
-def score_table(reports: list[GradeReport]) -> str:
+def format_reports(reports: list[GradeReport]) -> str:
     cells = [cell.grade_id for cell in next((r.cells for r in reports if r.cells), [])]
     header = ["student", *(c.removeprefix("test_") for c in cells), "score", "status", "seconds"]
     rows = [header]

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import nbformat
 
+from .cells import cell_by_grade_id, is_solution
 from .settings import Course, CourseError
 
 SAMPLES_DIR = "samples"
 CELL_MARKER = re.compile(r"^# %% (\S+)\s*$", re.MULTILINE)
 
 
-def read_answers(path: Path) -> dict[str, str]:
+def read_sample_answers(path: Path) -> dict[str, str]:
     """Answer cells from a file of `# %% <grade_id>` sections, by grade_id."""
     parts = CELL_MARKER.split(path.read_text(encoding="utf-8"))
     # parts = [preamble, id1, code1, id2, code2, ...]
@@ -22,17 +23,16 @@ def read_answers(path: Path) -> dict[str, str]:
 def fill_answers(nb: nbformat.NotebookNode, answers: dict[str, str], origin: str) -> nbformat.NotebookNode:
     """A copy of `nb` with the source of the answer cells named in `answers` replaced."""
     nb = nbformat.from_dict(nb)
-    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
     for grade_id, code in answers.items():
-        cell = cells.get(grade_id)
-        if cell is None or not cell.metadata.nbgrader.get("solution"):
+        cell = cell_by_grade_id(nb, grade_id)
+        if cell is None or not is_solution(cell):
             raise CourseError(f"{origin}: {grade_id!r} is not an answer cell of the assignment")
         cell.source = code.rstrip("\n")
     return nb
 
 
 def sample_answers(course: Course, name: str) -> dict[str, str]:
-    return read_answers(course.root / SAMPLES_DIR / f"{name}.py")
+    return read_sample_answers(course.root / SAMPLES_DIR / f"{name}.py")
 
 
 def write_submission(course: Course, student: str, nb: nbformat.NotebookNode) -> Path:

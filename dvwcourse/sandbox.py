@@ -18,17 +18,17 @@ SANDBOX_UID = 65534  # nobody: not root, so the process limit applies
 
 @dataclass(frozen=True)
 class KernelLauncher:
-    """How grading kernels start: `isolated` tells whether bubblewrap confines them, `bounded` whether
+    """How grading kernels start: `sandboxed` tells whether bubblewrap confines them, `bounded` whether
     their writes are size-bounded (the scratch folder a tmpfs; needs root to mount)."""
 
     settings: SandboxSettings
-    isolated: bool
+    sandboxed: bool
     uid: int = SANDBOX_UID
     bounded: bool = field(default_factory=can_mount)
 
     @property
     def description(self) -> str:
-        if self.isolated:
+        if self.sandboxed:
             return ("sandboxed (bubblewrap: no network, read-only system, own scratch folder and uid; memory, process, file-size "
                     f"and time limits; {self.disk_bounds})")
         limits = "memory, processes, file size, time; runs as an unprivileged user" if self.bounded else "memory, file size, time"
@@ -39,27 +39,27 @@ class KernelLauncher:
         """What the kernel can write, and how much."""
         if not self.bounded:
             return "writes NOT size-bounded: the scratch folder is on the host's disk (bounding it needs root)"
-        temps = "/tmp" if self.isolated else "/tmp (also seen as /var/tmp, /dev/shm, /run/lock)"
+        temps = "/tmp" if self.sandboxed else "/tmp (also seen as /var/tmp, /dev/shm, /run/lock)"
         return (f"writes bounded: working folder and HOME {megabytes(self.settings.work_folder_bytes)} MB, "
                 f"{temps} {megabytes(self.settings.scratch_tmpfs_bytes)} MB, everything else read-only")
 
     def command(self, argv: list[str], scratch: Path) -> list[str]:
-        """`argv` wrapped in the limits and, when isolated, in the sandbox seeing only `scratch`; when only
+        """`argv` wrapped in the limits and, when sandboxed, in the sandbox seeing only `scratch`; when only
         bounded, in a mount namespace where `scratch` and one bounded /tmp are all it can write."""
         limits = [
             "prlimit", f"--as={self.settings.memory_bytes}", f"--fsize={self.settings.max_file_bytes}", "--core=0",
         ]
         # Without bubblewrap the kernel dies with the grader by its parent-death signal (bwrap --die-with-parent
         # does this for sandboxed ones).
-        dies_with_grader = [] if self.isolated else ["--pdeathsig", "KILL"]
-        if not (self.isolated or self.bounded):
+        dies_with_grader = [] if self.sandboxed else ["--pdeathsig", "KILL"]
+        if not (self.sandboxed or self.bounded):
             return [*limits, "--", "setpriv", *dies_with_grader, "--", *argv]
         # The process limit holds only for a kernel that runs as the unprivileged uid, not as root.
         limits.append(f"--nproc={self.settings.max_processes}")
         return [*limits, "--", *self.confinement(scratch), *drop_to_uid(self.uid), *dies_with_grader, *argv]
 
     def confinement(self, scratch: Path) -> list[str]:
-        if self.isolated:
+        if self.sandboxed:
             return bwrap_prefix(scratch, self.bwrap_tmp(scratch))
         keep = [arg for path in python_paths() for arg in ("--keep", path)]
         return [sys.executable, "-m", "dvwcourse.confine", "--scratch", str(scratch), "--tmp", str(private_tmp(scratch)), *keep, "--"]
@@ -128,4 +128,4 @@ def bubblewrap_works() -> bool:
 
 
 def make_launcher(settings: SandboxSettings, uid: int = SANDBOX_UID) -> KernelLauncher:
-    return KernelLauncher(settings, isolated=settings.enabled and bubblewrap_works(), uid=uid)
+    return KernelLauncher(settings, sandboxed=settings.enabled and bubblewrap_works(), uid=uid)

@@ -26,7 +26,8 @@ import numpy as np
 
 from . import kernel_agent
 from .checkspec import TestCell
-from .judge import CellVerdict, CheckVerdict, message_for
+from .judge import message_for
+from .records import CellVerdict, CheckVerdict
 
 # torch's and NumPy's random generators are global to a process: one test cell computes at a time.
 # The lock is released while a cell waits for its kernel, so parallel workers still overlap.

@@ -3,28 +3,41 @@
 Each evaluation runs its notebook in a kernel process of its own, so local workers are threads that
 wait on their kernels: one long-lived grading process, no per-submission imports of nbgrader or
 torch in it. Every backend yields Evaluations; the caller alone records them (one gradebook writer).
-Every kernel, whichever backend starts it, leases its own sandbox uid on its host (uid_lease).
+Workers know nothing of the engine: they get a GradingJob, which says how to evaluate one submission
+here and, for workers elsewhere, which function to run there and the bundle it needs.
 """
 from __future__ import annotations
 
-import tempfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from pathlib import Path
-from typing import Iterator, Protocol
+from dataclasses import dataclass
+from typing import Callable, Iterator, Protocol
 
-from .bundle import MasterBundle, PackedSubmission, grader_from_bundle, make_bundle
+from .bundle import MasterBundle, PackedSubmission
 from .inputs import Submission
-from .safegrade import Evaluation, GradeReport, Grader
+from .records import Evaluation
+
+
+@dataclass(frozen=True)
+class GradingJob:
+    """What any backend needs to evaluate a batch of one course version."""
+
+    evaluate: Callable[[Submission], Evaluation]  # one submission, in this process; never raises
+    evaluate_remote: Callable[[MasterBundle, PackedSubmission], Evaluation]  # module-level, so Dask ships it by name
+    bundle: Callable[[], MasterBundle]  # built only when a remote backend needs it
+    fingerprint: str  # the course version, in task names
+    max_score: float
 
 
 class Workers(Protocol):
-    def evaluate(self, grader: Grader, submissions: list[Submission]) -> Iterator[Evaluation]: ...
+    def evaluate(self, job: GradingJob, submissions: list[Submission]) -> Iterator[Evaluation]: ...
 
 
 class SerialWorkers:
-    def evaluate(self, grader: Grader, submissions: list[Submission]) -> Iterator[Evaluation]:
+    """One submission at a time, in this process."""
+
+    def evaluate(self, job: GradingJob, submissions: list[Submission]) -> Iterator[Evaluation]:
         for submission in submissions:
-            yield grader.evaluate(submission)
+            yield job.evaluate(submission)
 
 
 class LocalWorkers:
@@ -33,21 +46,14 @@ class LocalWorkers:
     def __init__(self, count: int) -> None:
         self.count = max(1, count)
 
-    def evaluate(self, grader: Grader, submissions: list[Submission]) -> Iterator[Evaluation]:
+    def evaluate(self, job: GradingJob, submissions: list[Submission]) -> Iterator[Evaluation]:
         with ThreadPoolExecutor(self.count, thread_name_prefix="grader") as pool:
-            futures = [pool.submit(grader.evaluate, s) for s in submissions]
+            futures = [pool.submit(job.evaluate, s) for s in submissions]
             try:
                 for future in as_completed(futures):
                     yield future.result()
             finally:
                 pool.shutdown(cancel_futures=True)  # a batch stopped early starts no more submissions
-
-
-def evaluate_on_dask_worker(bundle: MasterBundle, packed: PackedSubmission) -> Evaluation:
-    """Runs on a Dask worker, which needs this environment but no course folder."""
-    grader = grader_from_bundle(bundle)
-    with tempfile.TemporaryDirectory(prefix="dvw-submission-") as folder:
-        return grader.evaluate(packed.unpack(Path(folder)))
 
 
 class DaskWorkers:
@@ -62,19 +68,19 @@ class DaskWorkers:
         self.address = address
         self.retries = retries
 
-    def evaluate(self, grader: Grader, submissions: list[Submission]) -> Iterator[Evaluation]:
-        from distributed import Client, as_completed as dask_completed
+    def evaluate(self, job: GradingJob, submissions: list[Submission]) -> Iterator[Evaluation]:
+        from distributed import Client, as_completed as dask_completed  # only a Dask batch pays for importing it
 
         with Client(self.address, timeout="30s") as client:
-            bundle = client.scatter(make_bundle(grader), broadcast=True)
+            bundle = client.scatter(job.bundle(), broadcast=True)
             futures = {}
             for submission in submissions:
                 try:
                     packed = PackedSubmission.pack(submission)
                 except OSError:  # cannot be read here: no kernel needed to say so
-                    yield grader.evaluate(submission)
+                    yield job.evaluate(submission)
                     continue
-                future = client.submit(evaluate_on_dask_worker, bundle, packed, key=f"grade-{submission.student}-{grader.fingerprint}",
+                future = client.submit(job.evaluate_remote, bundle, packed, key=f"grade-{submission.student}-{job.fingerprint}",
                                        pure=False, retries=self.retries)
                 futures[future] = submission
             for future in dask_completed(futures):
@@ -82,6 +88,5 @@ class DaskWorkers:
                 try:
                     yield future.result()
                 except Exception as error:  # KilledWorker, a worker that refused its bundle, and the like: recorded, never lost
-                    report = GradeReport(submission.student, "error", 0.0, grader.max_score,
-                                         notes=[f"the Dask cluster could not grade it: {type(error).__name__}: {error}"])
-                    yield Evaluation(report, "")
+                    yield Evaluation.failed(submission.student, "error", job.max_score,
+                                            f"the Dask cluster could not grade it: {type(error).__name__}: {error}")

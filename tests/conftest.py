@@ -11,8 +11,8 @@ from corpus import CASES, NEEDS_SANDBOX, build
 from dvwcourse.course_copy import copy_course as copy_inputs
 from dvwcourse.inputs import find_submissions
 from dvwcourse.release import build_release
-from dvwcourse.results import score_table
-from dvwcourse.safegrade import Grader
+from dvwcourse.results import format_reports
+from dvwcourse.safe_grading import Grader
 from dvwcourse.samples import sample_answers
 from dvwcourse.sandbox import bubblewrap_works
 from dvwcourse.settings import Course, load_course
@@ -115,7 +115,7 @@ def graded_corpus(tmp_path_factory):
     grader = Grader(course)
     reports = {r.student: r for r in grader.grade_all(find_submissions(course, root / "incoming"), workers=LocalWorkers(2))}
     ARTIFACTS.mkdir(exist_ok=True)
-    lines = [score_table(list(reports.values())), "", f"isolation: {grader.launcher.description}"]
+    lines = [format_reports(list(reports.values())), "", f"isolation: {grader.launcher.description}"]
     lines += [f"{name}: {CASES[name].what}: {r.score:g}/{r.max_score:g}, {r.status}, {r.seconds:.1f} s" for name, r in reports.items()]
     (ARTIFACTS / "corpus-results.txt").write_text("\n".join(lines) + "\n")
     return course, grader, reports

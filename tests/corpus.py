@@ -19,6 +19,8 @@ from typing import Callable
 
 import nbformat
 
+from dvwcourse import cells
+from dvwcourse.cells import is_solution, is_test_cell
 from dvwcourse.samples import fill_answers
 
 MIME = "application/vnd.dvwcourse.check+json"
@@ -40,20 +42,15 @@ class Case:
     destructive: bool = False  # harms the machine or the course unless sandboxed
 
 
-def is_test(cell) -> bool:
-    nbg = cell.metadata.get("nbgrader", {})
-    return bool(nbg.get("grade") and not nbg.get("solution"))
-
-
 def edit_tests(nb):
     for cell in nb.cells:
-        if is_test(cell):
+        if is_test_cell(cell):
             cell.source = 'check("get_num_params(10, 3, 2)", 33)\nprint("all tests passed")'
     return nb
 
 
 def delete_tests(nb):
-    nb.cells = [c for c in nb.cells if not is_test(c)]
+    nb.cells = [c for c in nb.cells if not is_test_cell(c)]
     return nb
 
 
@@ -61,7 +58,7 @@ def duplicate_tests(nb):
     cells = []
     for cell in nb.cells:
         cells.append(cell)
-        if is_test(cell):
+        if is_test_cell(cell):
             twin = copy.deepcopy(cell)
             twin.source = "pass"
             cells.append(twin)
@@ -71,7 +68,7 @@ def duplicate_tests(nb):
 
 def rename_and_retype_tests(nb):
     for cell in nb.cells:
-        if is_test(cell):
+        if is_test_cell(cell):
             cell.metadata.nbgrader["grade_id"] += "_renamed"
             cell.cell_type = "markdown"
             cell.pop("outputs", None)
@@ -81,9 +78,8 @@ def rename_and_retype_tests(nb):
 
 def inflate_points(nb):
     for cell in nb.cells:
-        nbg = cell.metadata.get("nbgrader", {})
-        if nbg.get("solution"):
-            nbg.update(grade=True, points=100)
+        if is_solution(cell):
+            cell.metadata.nbgrader.update(grade=True, points=100)
     return nb
 
 
@@ -100,7 +96,7 @@ def no_kernelspec(nb):
 
 def drop_cell(grade_id: str):
     def change(nb):
-        nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != grade_id]
+        nb.cells = [c for c in nb.cells if cells.grade_id(c) != grade_id]
         return nb
     return change
 
@@ -109,7 +105,7 @@ def duplicate_answer_with_wrong_copy(nb):
     cells = []
     for cell in nb.cells:
         cells.append(cell)
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == "get_num_params":
+        if cells.grade_id(cell) == "get_num_params":
             twin = copy.deepcopy(cell)
             twin.source = "def get_num_params(n_in, W, D):\n    return 0"
             cells.append(twin)

@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from dvwcourse.bundle import PackedSubmission, grader_from_bundle, make_bundle
+from dvwcourse.bundle import PackedSubmission
 from dvwcourse.inputs import Submission
-from dvwcourse.safegrade import Grader
+from dvwcourse.safe_grading import Grader, grader_from_bundle
 from dvwcourse.settings import CourseError
 
 MASTER_DATA = {"test_get_num_params": [{"name": "get_num_params(10, 3, 2)", "site": 0, "value": 33}]}
@@ -18,7 +18,7 @@ MASTER_DATA = {"test_get_num_params": [{"name": "get_num_params(10, 3, 2)", "sit
 def test_a_worker_rebuilds_the_grader_from_the_bundle_alone(course_copy):
     coordinator = Grader(course_copy)
     coordinator.use_master_data(MASTER_DATA)
-    bundle = pickle.loads(pickle.dumps(make_bundle(coordinator)))  # as Dask sends it
+    bundle = pickle.loads(pickle.dumps(coordinator.job().bundle()))  # as Dask sends it
     shutil.rmtree(course_copy.root)  # the worker has no course folder
     worker = grader_from_bundle(bundle)
     assert worker.course.root != course_copy.root and worker.course.root.is_dir()
@@ -32,7 +32,7 @@ def test_a_worker_with_other_grading_code_refuses(course_copy):
     grader = Grader(course_copy)
     grader.use_master_data(MASTER_DATA)
     with pytest.raises(CourseError, match="install the same dvwcourse"):
-        grader_from_bundle(replace(make_bundle(grader), code_version="older"))
+        grader_from_bundle(replace(grader.job().bundle(), code_version="older"))
 
 
 def test_a_packed_submission_unpacks_with_the_same_names_and_digest(tmp_path):

@@ -18,7 +18,7 @@ import pytest
 from conftest import copy_course, write_corpus
 from dvwcourse.inputs import find_submissions
 from dvwcourse.release import build_release
-from dvwcourse.safegrade import Grader
+from dvwcourse.safe_grading import Grader
 from dvwcourse.settings import load_course
 from dvwcourse.workers import DaskWorkers, LocalWorkers
 

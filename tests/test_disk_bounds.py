@@ -25,7 +25,7 @@ from dvwcourse.inputs import find_submissions
 from dvwcourse.nbgrader_api import open_gradebook
 from dvwcourse.out_of_space import out_of_space_notes
 from dvwcourse.release import build_release
-from dvwcourse.safegrade import PENDING, Grader
+from dvwcourse.safe_grading import PENDING, Grader
 from dvwcourse.samples import sample_answers
 from dvwcourse.confine import PSEUDO_FILESYSTEMS, TEMP_FOLDERS
 from dvwcourse.sandbox import SANDBOX_UID, KernelLauncher, drop_to_uid, make_launcher
@@ -77,7 +77,7 @@ def course_in(folder: Path, mode: str, **settings: int):
                          for line in text.splitlines()) + "\n"
     path.write_text(text)
     course = load_course(course.root)
-    assert make_launcher(course.sandbox).isolated == (mode == "sandboxed")
+    assert make_launcher(course.sandbox).sandboxed == (mode == "sandboxed")
     return course
 
 
@@ -135,10 +135,10 @@ def test_mounts_of_a_grader_killed_hard_are_removed_by_the_next(course, tmp_path
 
 def test_each_mode_says_what_is_bounded(course):
     settings = replace(course.sandbox, work_folder_bytes=40 * MB, scratch_tmpfs_bytes=30 * MB)
-    sandboxed, fallback = KernelLauncher(settings, isolated=True), KernelLauncher(settings, isolated=False)
+    sandboxed, fallback = KernelLauncher(settings, sandboxed=True), KernelLauncher(settings, sandboxed=False)
     assert "working folder and HOME 40 MB, /tmp 30 MB, everything else read-only" in sandboxed.description
     assert "NOT sandboxed" in fallback.description and "/dev/shm" in fallback.description and "30 MB" in fallback.description
-    assert "NOT size-bounded" in KernelLauncher(settings, isolated=False, bounded=False).description
+    assert "NOT size-bounded" in KernelLauncher(settings, sandboxed=False, bounded=False).description
     command = fallback.command(["kernel"], Path("/tmp/scratch"))
     assert "dvwcourse.confine" in command and "--reuid=65534" in command and command[-1] == "kernel"
 
@@ -189,7 +189,7 @@ def test_a_write_that_runs_out_of_space_leaves_the_previous_file_and_no_temporar
 
 def test_the_note_names_the_bound(course):
     settings = small_bounds(course, 4 * MB, 3 * MB)
-    launcher = KernelLauncher(settings, isolated=True, bounded=True)
+    launcher = KernelLauncher(settings, sandboxed=True, bounded=True)
     refused = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("", outputs=[
         nbformat.v4.new_output("error", ename="OSError", evalue="[Errno 28] No space left on device", traceback=[])])])
     with scratch_folder(settings, bounded=True) as scratch:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import copy_course, write_corpus
+from dvwcourse.cells import raw_grade_id
 from dvwcourse.nbgrader_api import open_gradebook
 from dvwcourse.release import build_release
 from dvwcourse.samples import sample_answers
@@ -188,7 +189,7 @@ def test_manual_grades_survive_a_forced_regrade_and_a_changed_code_answer(tmp_pa
     assert manual_and_total() == (score, comment, total)
 
     notebook = json.loads((incoming / "correct.ipynb").read_text())
-    (answer,) = [c for c in notebook["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "make_data"]
+    (answer,) = [c for c in notebook["cells"] if raw_grade_id(c) == "make_data"]
     answer["source"] = sample_answers(course, "mistakes")["make_data"]
     (incoming / "correct.ipynb").write_text(json.dumps(notebook))
     changed = grade(course, str(incoming))
@@ -204,7 +205,7 @@ from dvwcourse.execution import run_notebook
 from dvwcourse.sandbox import KernelLauncher
 from dvwcourse.settings import load_course
 nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time; time.sleep(600)", id="sleeps")])
-run_notebook(nb, {}, KernelLauncher(load_course(Path(sys.argv[1])).sandbox, isolated=False), {})
+run_notebook(nb, {}, KernelLauncher(load_course(Path(sys.argv[1])).sandbox, sandboxed=False), {})
 """
 
 

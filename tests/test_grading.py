@@ -8,8 +8,9 @@ import nbformat
 import pytest
 
 from conftest import copy_course
-from corpus import FUNCTIONS, delete_tests, duplicate_tests, edit_tests, is_test
-from dvwcourse import grading
+from corpus import FUNCTIONS, delete_tests, duplicate_tests, edit_tests
+from dvwcourse import stock_grading
+from dvwcourse.cells import is_test_cell
 from dvwcourse.samples import fill_answers, sample_answers
 
 pytestmark = pytest.mark.integration  # starts nbgrader and kernels
@@ -43,8 +44,8 @@ def graded(tmp_path_factory):
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps(nb), encoding="utf-8")  # as submitted: duplicates and all
     students = list(submissions)
-    outcomes = {o.student: o for o in grading.autograde(course, students)}
-    rows = {row["student"]: row for row in grading.score_table(course, students)}
+    outcomes = {o.student: o for o in stock_grading.autograde(course, students)}
+    rows = {row["student"]: row for row in stock_grading.gradebook_scores(course, students)}
     return course, outcomes, rows
 
 
@@ -90,7 +91,7 @@ def test_tampering_with_test_cells_gains_nothing(graded, student):
     course, _, rows = graded
     assert set(auto_scores(course, rows[student]).values()) == {0}
     restored = nbformat.read(course.autograded_notebook(student), as_version=4)
-    assert sum(1 for c in restored.cells if is_test(c)) == 11  # every test is back, with its own source
+    assert sum(1 for c in restored.cells if is_test_cell(c)) == 11  # every test is back, with its own source
 
 
 def test_editing_tests_does_not_hide_wrong_functions(graded):
@@ -101,10 +102,10 @@ def test_editing_tests_does_not_hide_wrong_functions(graded):
 
 def test_feedback_and_csv_export(graded, tmp_path):
     course, _, _ = graded
-    assert grading.generate_feedback(course, ["correct", "blank"]) == []
+    assert stock_grading.generate_feedback(course, ["correct", "blank"]) == []
     html = (course.root / "feedback" / "correct" / course.assignment_id / f"{course.notebook}.html").read_text()
     assert "test_get_num_params" in html or "get_num_params" in html
-    exported = grading.export_grades(course, tmp_path / "grades.csv")
+    exported = stock_grading.export_grades(course, tmp_path / "grades.csv")
     rows = {r["student_id"]: r for r in csv.DictReader(exported.open())}
     assert float(rows["correct"]["score"]) == 24 and float(rows["blank"]["score"]) == 0
     assert float(rows["correct"]["max_score"]) == sum(course.points.values())

@@ -13,7 +13,7 @@ from conftest import copy_course, write_corpus
 from dvwcourse.inputs import find_submissions
 from dvwcourse.release import build_release
 from dvwcourse.results import isolation_statement
-from dvwcourse.safegrade import Grader
+from dvwcourse.safe_grading import Grader
 from dvwcourse.sandbox import KernelLauncher
 from dvwcourse.settings import load_course
 
@@ -66,7 +66,7 @@ def test_exit_status_names_what_could_not_be_graded(small_course):
 def test_grading_without_bubblewrap_works_when_the_course_allows_it_and_says_so(small_course):
     course, incoming = small_course
     allowed = replace(course, sandbox=replace(course.sandbox, required=False))
-    grader = Grader(allowed, KernelLauncher(allowed.sandbox, isolated=False))
+    grader = Grader(allowed, KernelLauncher(allowed.sandbox, sandboxed=False))
     (submission,) = find_submissions(course, incoming / "correct.ipynb")
     evaluation = grader.evaluate(submission)  # not recorded: the other tests here keep their sandboxed results
     assert evaluation.report.score == 24 and evaluation.report.sandboxed is False

@@ -8,9 +8,10 @@ import nbformat
 import pytest
 
 from conftest import copy_course
+from dvwcourse.cells import grade_id
 from dvwcourse.inputs import find_submissions
 from dvwcourse.release import build_release
-from dvwcourse.safegrade import Grader
+from dvwcourse.safe_grading import Grader
 from dvwcourse.samples import fill_answers, sample_answers
 from dvwcourse.settings import load_course
 
@@ -38,7 +39,7 @@ def edited(tmp_path_factory):
     course = copy_course(root)
     master = nbformat.read(course.source_notebook, as_version=4)
     for cell in master.cells:  # JupyterLab gives new cells random ids; these two keep only their grade_ids
-        if cell.metadata.get("nbgrader", {}).get("grade_id") in ("curve_length", "test_curve_length"):
+        if grade_id(cell) in ("curve_length", "test_curve_length"):
             cell.id = str(uuid.uuid4())
     master.cells += [
         nbformat.v4.new_markdown_cell("### Exercise 11: Squares\n\nWrite `square(x)`.", id=uuid.uuid4().hex[:8]),
@@ -63,7 +64,7 @@ def edited(tmp_path_factory):
 @pytest.mark.integration
 def test_the_release_of_a_toolbar_exercise_has_a_stub_and_no_hidden_check(edited):
     _, release, _ = edited
-    sources = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in release.cells}
+    sources = {grade_id(c): c.source for c in release.cells}
     assert "raise NotImplementedError()" in sources[ANSWER_ID] and "x * x" not in sources[ANSWER_ID]
     assert "square(-4)" not in sources[TEST_ID] and "square(3)" in sources[TEST_ID]
 

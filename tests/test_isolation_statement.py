@@ -5,7 +5,7 @@ import pytest
 
 from dvwcourse.class_report import write_class_report
 from dvwcourse.results import isolation_statement
-from dvwcourse.safegrade import GradeReport
+from dvwcourse.safe_grading import GradeReport
 from dvwcourse.settings import CourseError, load_course
 
 

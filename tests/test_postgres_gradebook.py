@@ -16,7 +16,7 @@ from conftest import copy_course, write_corpus
 from dvwcourse.inputs import find_submissions
 from dvwcourse.nbgrader_api import open_gradebook
 from dvwcourse.release import build_release
-from dvwcourse.safegrade import Grader
+from dvwcourse.safe_grading import Grader
 from dvwcourse.settings import load_course
 from dvwcourse.workers import LocalWorkers
 

@@ -8,7 +8,7 @@ import pytest
 
 from dvwcourse.feedback import write_feedback
 from dvwcourse.progress import Progress
-from dvwcourse.safegrade import Evaluation, GradeReport
+from dvwcourse.safe_grading import Evaluation, GradeReport
 
 
 def test_progress_prints_counts_rate_and_time_left_when_not_on_a_terminal():

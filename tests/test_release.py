@@ -7,7 +7,8 @@ import pytest
 from nbgrader.nbgraderformat import MetadataValidator
 
 from conftest import REPO, SETUP_CELLS, copy_course, run_cells
-from dvwcourse.release import build_release, graded_cells
+from dvwcourse.cells import grade_id, graded_cells, is_solution, is_test_cell, points
+from dvwcourse.release import build_release
 
 HIDDEN = "### BEGIN HIDDEN TESTS"
 
@@ -17,8 +18,12 @@ def notebooks(course):
     return nbformat.read(course.source_notebook, as_version=4), nbformat.read(course.release_notebook, as_version=4)
 
 
-def nbgrader_cells(nb, **flags):
-    return {c.id: c for c in nb.cells if all(c.metadata.get("nbgrader", {}).get(k) == v for k, v in flags.items())}
+def answer_cells(nb):
+    return {c.id: c for c in nb.cells if is_solution(c)}
+
+
+def autograded_test_cells(nb):
+    return {c.id: c for c in nb.cells if is_test_cell(c)}
 
 
 def comparable(nb):
@@ -45,21 +50,21 @@ def test_cell_ids_are_stable_names(notebooks):
         ids = [c.id for c in nb.cells]
         assert len(set(ids)) == len(ids)
         for cell in nb.cells:
-            if "nbgrader" in cell.metadata:
-                assert cell.id == cell.metadata.nbgrader["grade_id"]
+            if grade_id(cell) is not None:
+                assert cell.id == grade_id(cell)
 
 
 def test_release_has_no_solutions_and_no_hidden_tests(notebooks):
     source, release = notebooks
     text = "\n".join(c.source for c in release.cells)
     assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
-    answers = "\n".join(c.source for c in nbgrader_cells(release, solution=True).values())
-    for cell_id, cell in nbgrader_cells(source, solution=True).items():
+    answers = "\n".join(c.source for c in answer_cells(release).values())
+    for cell_id, cell in answer_cells(source).items():
         solution = cell.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
         for line in solution.splitlines():
             if len(line.strip()) > 12:  # distinctive lines only, not `return X, y` alone
                 assert line.strip() not in answers, f"{cell_id}: solution line leaked: {line.strip()}"
-    for cell_id, cell in nbgrader_cells(source, grade=True, solution=False).items():
+    for cell_id, cell in autograded_test_cells(source).items():
         if HIDDEN in cell.source:
             hidden = cell.source.split(HIDDEN)[1].split("### END HIDDEN TESTS")[0]
             assert hidden.strip() not in text
@@ -67,7 +72,7 @@ def test_release_has_no_solutions_and_no_hidden_tests(notebooks):
 
 def test_every_code_stub_raises_not_implemented(course, notebooks):
     _, release = notebooks
-    stubs = [c.id for c in nbgrader_cells(release, solution=True).values() if c.cell_type == "code"]
+    stubs = [c.id for c in answer_cells(release).values() if c.cell_type == "code"]
     assert len(stubs) == 12
     namespace = run_cells(course.release_notebook, SETUP_CELLS)
     namespace.update(n_in=5, W_student=5, D_student=5)  # what locked cells define before the Exercise 6 stub
@@ -86,7 +91,7 @@ def test_every_code_stub_raises_not_implemented(course, notebooks):
 def test_visible_tests_are_released_verbatim(notebooks):
     source, release = notebooks
     released = {c.id: c.source for c in release.cells}
-    tests = nbgrader_cells(source, grade=True, solution=False)
+    tests = autograded_test_cells(source)
     assert len(tests) == 11
     for cell_id, cell in tests.items():
         assert released[cell_id].strip() == cell.source.split(HIDDEN)[0].strip()
@@ -101,7 +106,7 @@ def test_nbgrader_metadata_validates(notebooks):
 def test_points_come_from_course_yml(course, notebooks):
     source, release = notebooks
     for nb in notebooks:
-        assert {k: c.metadata.nbgrader["points"] for k, c in graded_cells(nb).items()} == course.points
+        assert {k: points(c) for k, c in graded_cells(nb).items()} == course.points
 
 
 @pytest.mark.integration

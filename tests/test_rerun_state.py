@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-import dvwcourse.safegrade as safegrade
+import dvwcourse.safe_grading as safe_grading
 from dvwcourse.inputs import Submission
 from dvwcourse.rerun_state import RerunState, state_entry
-from dvwcourse.safegrade import REFUSED_UNSANDBOXED, Grader
+from dvwcourse.safe_grading import REFUSED_UNSANDBOXED, Grader
 from dvwcourse.sandbox import KernelLauncher
 
 REPORT = {"student": "ann", "status": "graded", "score": 24.0}
@@ -45,11 +45,11 @@ def test_a_torn_or_missing_entry_means_grade_again_and_saving_leaves_no_partial_
 
 @pytest.fixture
 def unsandboxed(course_copy):
-    return Grader(course_copy, KernelLauncher(course_copy.sandbox, isolated=False))
+    return Grader(course_copy, KernelLauncher(course_copy.sandbox, sandboxed=False))
 
 
 def test_the_fingerprint_covers_the_grading_code(course_copy, unsandboxed, monkeypatch):
-    monkeypatch.setattr(safegrade, "grading_code_version", lambda: "a fixed judge")
+    monkeypatch.setattr(safe_grading, "grading_code_version", lambda: "a fixed judge")
     after_a_fix = Grader(course_copy, unsandboxed.launcher)
     assert after_a_fix.fingerprint != unsandboxed.fingerprint
 
@@ -61,9 +61,9 @@ class UnreadableSubmission(Submission):
 
 def test_a_file_that_cannot_be_read_is_that_submissions_error_and_the_batch_goes_on(course_copy, monkeypatch, tmp_path):
     course = replace(course_copy, sandbox=replace(course_copy.sandbox, required=False))
-    grader = Grader(course, KernelLauncher(course.sandbox, isolated=False))
+    grader = Grader(course, KernelLauncher(course.sandbox, sandboxed=False))
     grader.use_master_data({})  # neither submission gets as far as a kernel
-    monkeypatch.setattr(safegrade, "store_scores", lambda *args: None)  # no gradebook in this copy
+    monkeypatch.setattr(safe_grading, "store_scores", lambda *args: None)  # no gradebook in this copy
     garbage = tmp_path / "bo.ipynb"
     garbage.write_text("{ not json")
     reports = grader.grade_all([UnreadableSubmission("ann", tmp_path / "ann.ipynb"), Submission("bo", garbage)])
@@ -77,7 +77,7 @@ def test_a_worker_that_cannot_sandbox_refuses_when_the_course_requires_it(course
     assert course_copy.sandbox.required  # the default
     notebook = tmp_path / "ann.ipynb"
     notebook.write_bytes(course_copy.release_notebook.read_bytes())
-    monkeypatch.setattr(safegrade, "store_scores", lambda *args: pytest.fail("a refused submission must not reach the gradebook"))
+    monkeypatch.setattr(safe_grading, "store_scores", lambda *args: pytest.fail("a refused submission must not reach the gradebook"))
     evaluation = unsandboxed.evaluate(Submission("ann", notebook))
     assert (evaluation.report.status, evaluation.report.score, evaluation.report.sandboxed) == ("error", 0.0, False)
     assert evaluation.report.notes == [REFUSED_UNSANDBOXED] and evaluation.notebook is None  # no kernel ran

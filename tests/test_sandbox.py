@@ -66,7 +66,7 @@ def listener():
 def test_sandboxed_kernel_sees_and_reaches_nothing_of_the_host(course_copy, listener):
     course = course_copy
     launcher = make_launcher(course.sandbox)
-    assert launcher.isolated, "bubblewrap must work on this machine (bin/setup installs it)"
+    assert launcher.sandboxed, "bubblewrap must work on this machine (bin/setup installs it)"
     found = probe(course, launcher, listener)
     assert found["socket"] != "connected"
     assert not found["source_visible"] and not found["gradebook_visible"] and not found["host_system_visible"]
@@ -81,7 +81,7 @@ def test_sandboxed_kernel_sees_and_reaches_nothing_of_the_host(course_copy, list
 def test_without_bubblewrap_the_same_probe_shows_what_is_exposed(course_copy, listener):
     course = course_copy
     # The fallback keeps only resource limits; the report says so (see the launcher's description).
-    launcher = KernelLauncher(replace(course.sandbox), isolated=False)
+    launcher = KernelLauncher(replace(course.sandbox), sandboxed=False)
     assert "NOT sandboxed" in launcher.description
     found = probe(course, launcher, listener)
     # It reaches the network and reads the host's files (below /tmp, where a CI clone may live, it sees its

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from conftest import SETUP_CELLS, run_cells
+from dvwcourse.cells import cell_by_grade_id
 
 
 def visible_test(course, grade_id: str) -> str:
     release = nbformat.read(course.release_notebook, as_version=4)
-    return next(c.source for c in release.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    return cell_by_grade_id(release, grade_id).source
 
 
 @pytest.fixture

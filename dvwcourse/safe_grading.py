@@ -12,38 +12,36 @@ import ast
 import copy
 import hashlib
 import json
+import tempfile
 import time
 import traceback
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import nbformat
 
-from nbgrader.utils import is_grade, is_solution
-
 from .assemble import Answers, answer_ids, assemble, read_answers
 from .atomic import write_text_atomic
-from .checkspec import CheckSite, grade_id, library_sources, master_test_cells, module_names
+from .bundle import MasterBundle, PackedSubmission, make_bundle, require_same_code, unpack_course
+from .cells import grade_id, is_written_answer
+from .checkspec import library_sources, master_test_cells, module_names
 from .code_version import grading_code_version
 from .diskspace import LowDiskSpace, ensure_free_space
 from .execution import Testing, run_notebook
 from .feedback import write_feedback
 from .gradebook_io import store_scores
 from .inputs import Submission
-from .judge import CellVerdict, CheckVerdict
+from .records import PENDING, Evaluation, GradeReport
 from .rerun_state import RerunState, state_entry
 from .sandbox import KernelLauncher, make_launcher
-from .settings import Course, CourseError
+from .settings import Course, CourseError, load_course
 from .trusted_tests import strip_magics
 from .uid_lease import leased_uid
-
-if TYPE_CHECKING:
-    from .workers import Workers
+from .workers import GradingJob, SerialWorkers, Workers
 
 MASTER = "__master__"  # the student name the master's own run draws its hidden inputs for
-PENDING = "pending"  # status of a submission left for the next run (the disk was nearly full)
 REFUSED_UNSANDBOXED = ("refused: this worker cannot run the sandbox (bubblewrap missing or not allowed here) and course.yml "
                        "says sandbox.required: true; install bubblewrap there, or set sandbox.required: false to grade with limits only")
 
@@ -52,35 +50,6 @@ def grading_seed(course: Course, student: str) -> int:
     """The seed of a student's hidden inputs: drawn at grading time, the same at every regrade."""
     digest = hashlib.sha256(f"{course.course_id}/{course.assignment_id}/{student}".encode()).hexdigest()
     return int(digest[:8], 16)
-
-
-@dataclass
-class GradeReport:
-    student: str
-    status: str  # graded | incomplete (some cells could not run) | unreadable | error | pending (not recorded)
-    score: float
-    max_score: float
-    cells: list[CellVerdict] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    flags: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    sandboxed: bool = False  # whether its kernel ran in the sandbox (on whichever worker graded it)
-    skipped: bool = False  # unchanged since the last grading: its earlier result
-
-    @property
-    def graded(self) -> bool:
-        return self.status in ("graded", "incomplete")
-
-
-@dataclass
-class Evaluation:
-    """A submission judged but not yet recorded: what a worker hands back to the one writer."""
-
-    report: GradeReport
-    digest: str
-    notebook: nbformat.NotebookNode | None = None  # the graded notebook, outputs included
-    written: dict[str, bool] = field(default_factory=dict)  # written answers, and whether answered
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 class Grader:
@@ -117,7 +86,7 @@ class Grader:
     def max_score(self) -> float:
         return sum(cell.points for cell in self.tests.values())
 
-    def kernel_env(self) -> dict[str, str]:
+    def notebook_env(self) -> dict[str, str]:
         # NBGRADER_EXECUTION tells notebook code it is being graded (the demo then skips its widget).
         return {**self.course.grading_env, "NBGRADER_EXECUTION": "autograde"}
 
@@ -142,10 +111,15 @@ class Grader:
         """Take the master's data from elsewhere (a Dask worker gets the coordinator's)."""
         self._master_data = data
 
+    def job(self) -> GradingJob:
+        """This course version as workers see it: evaluate here, or on a worker elsewhere from the bundle."""
+        return GradingJob(self.evaluate, evaluate_packed, lambda: make_bundle(self.course, self.fingerprint, self.master_data()),
+                          self.fingerprint, self.max_score)
+
     def _run_master(self) -> dict[str, int]:
         nb = copy.deepcopy(self.master)
         with self._launcher_with_own_uid() as launcher:
-            result = run_notebook(nb, self.testing(MASTER), launcher, self.kernel_env())
+            result = run_notebook(nb, self.testing(MASTER), launcher, self.notebook_env())
         problems = list(result.notes) + [f"{cell}: {error}" for cell, error in result.errors.items()]
         for verdict in result.verdicts.values():
             problems += [f"{verdict.grade_id}: {c.name}: {c.message}" for c in verdict.checks if not c.passed]
@@ -165,24 +139,23 @@ class Grader:
             evaluation = self._evaluate_in_sandbox(submission)
             evaluation.digest = digest
         except Exception as error:  # a bug or an environment problem: record it, keep the batch going
-            report = GradeReport(submission.student, "error", 0.0, self.max_score,
-                                 notes=[f"grading failed: {type(error).__name__}: {error}", traceback.format_exc(limit=3)])
-            evaluation = Evaluation(report, "")
+            evaluation = Evaluation.failed(submission.student, "error", self.max_score,
+                                           f"grading failed: {type(error).__name__}: {error}", traceback.format_exc(limit=3))
         evaluation.report.seconds = time.perf_counter() - start
-        evaluation.report.sandboxed = self.launcher.isolated
+        evaluation.report.sandboxed = self.launcher.sandboxed
         return evaluation
 
     def _evaluate_in_sandbox(self, submission: Submission) -> Evaluation:
         """Each kernel under a uid no other kernel on this host has; unsandboxed only if the course allows it."""
-        if not self.launcher.isolated and self.course.sandbox.required:
-            return Evaluation(GradeReport(submission.student, "error", 0.0, self.max_score, notes=[REFUSED_UNSANDBOXED]), "")
+        if not self.launcher.sandboxed and self.course.sandbox.required:
+            return Evaluation.failed(submission.student, "error", self.max_score, REFUSED_UNSANDBOXED)
         with self._launcher_with_own_uid() as launcher:
             return self._evaluate(submission, launcher)
 
     @contextmanager
     def _launcher_with_own_uid(self) -> Iterator[KernelLauncher]:
         """The launcher, with a uid leased for this one kernel when it runs unprivileged."""
-        if not (self.launcher.isolated or self.launcher.bounded):
+        if not (self.launcher.sandboxed or self.launcher.bounded):
             yield self.launcher
             return
         with leased_uid() as uid:
@@ -192,9 +165,9 @@ class Grader:
         master_checks = self.master_data()
         answers = read_answers(submission.notebook, self.answer_ids)
         if answers.unreadable:
-            return Evaluation(GradeReport(submission.student, "unreadable", 0.0, self.max_score, notes=[answers.unreadable]), "")
+            return Evaluation.failed(submission.student, "unreadable", self.max_score, answers.unreadable)
         nb = assemble(self.master, self.template, answers)
-        result = run_notebook(nb, self.testing(submission.student), launcher, self.kernel_env(), submission.files)
+        result = run_notebook(nb, self.testing(submission.student), launcher, self.notebook_env(), submission.files)
         cells = [result.verdicts[grade_id] for grade_id in self.tests]
         for cell in cells:
             cell.unreached = max(0, master_checks.get(cell.grade_id, 0) - len(cell.checks))
@@ -222,7 +195,7 @@ class Grader:
             if report.status != "error":
                 store_scores(self.course, report.student, report.cells, evaluation.written)
             write_feedback(self.course, report)
-            self.state.save(report.student, state_entry(evaluation.digest, self.fingerprint, asdict(report)))  # last: a crash before it regrades
+            self.state.save(report.student, state_entry(evaluation.digest, self.fingerprint, report.to_dict()))  # last: a crash before it regrades
         except Exception:
             ensure_free_space(self.course)  # the disk filled up meanwhile: stop as above
             raise
@@ -238,7 +211,7 @@ class Grader:
         """Manually graded cells, and whether the student wrote anything beyond the stub."""
         written = {}
         for cell in self.template.cells:
-            if is_grade(cell) and is_solution(cell):
+            if is_written_answer(cell):
                 text = answers.cells.get(grade_id(cell), cell.source)
                 written[grade_id(cell)] = text.strip() != cell.source.strip()
         return written
@@ -255,13 +228,11 @@ class Grader:
         for submission in submissions:
             previous = None if force else self.state.final_entry(submission.student, _digest_or_none(submission), self.fingerprint)
             if previous:
-                reports[submission.student] = report_from_dict(previous["report"])
+                reports[submission.student] = GradeReport.from_dict(previous["report"])
                 reports[submission.student].skipped = True
             else:
                 todo.append(submission)
-        from .workers import SerialWorkers  # workers build on this module
-
-        evaluations = (workers or SerialWorkers()).evaluate(self, todo)
+        evaluations = (workers or SerialWorkers()).evaluate(self.job(), todo)
         try:
             if todo:
                 ensure_free_space(self.course)
@@ -294,9 +265,24 @@ def _digest_or_none(submission: Submission) -> str | None:
         return None
 
 
-def report_from_dict(data: dict[str, Any]) -> GradeReport:
-    cells = [
-        CellVerdict(**{**cell, "checks": [CheckVerdict(**{**check, "site": CheckSite(**check["site"])}) for check in cell["checks"]]})
-        for cell in data["cells"]
-    ]
-    return GradeReport(**{**data, "cells": cells})
+# Per worker process: the Grader of each course version, and the folder that holds its course files.
+_GRADERS: dict[str, tuple[tempfile.TemporaryDirectory, Grader]] = {}
+
+
+def grader_from_bundle(bundle: MasterBundle) -> Grader:
+    """This process's Grader for the bundle's course version, built once in a temporary folder."""
+    require_same_code(bundle)
+    if bundle.fingerprint not in _GRADERS:
+        folder = tempfile.TemporaryDirectory(prefix="dvw-course-")
+        unpack_course(bundle, Path(folder.name))
+        grader = Grader(load_course(Path(folder.name)))
+        grader.use_master_data(bundle.master_data)  # the coordinator's master values: identical judging everywhere
+        _GRADERS[bundle.fingerprint] = (folder, grader)
+    return _GRADERS[bundle.fingerprint][1]
+
+
+def evaluate_packed(bundle: MasterBundle, packed: PackedSubmission) -> Evaluation:
+    """Evaluate one submission on a worker that has this environment but no course folder (Dask)."""
+    grader = grader_from_bundle(bundle)
+    with tempfile.TemporaryDirectory(prefix="dvw-submission-") as folder:
+        return grader.evaluate(packed.unpack(Path(folder)))

@@ -51,7 +51,7 @@ def export_grades(course: Course, path: Path) -> Path:
     return path
 
 
-def score_table(course: Course, students: list[str]) -> list[dict[str, object]]:
+def gradebook_scores(course: Course, students: list[str]) -> list[dict[str, object]]:
     """Per student: the score of every graded cell (None where a person must grade it) and the totals."""
     rows = []
     with open_gradebook(course) as gradebook:
@@ -73,7 +73,7 @@ def score_table(course: Course, students: list[str]) -> list[dict[str, object]]:
     return rows
 
 
-def format_score_table(course: Course, rows: list[dict[str, object]]) -> str:
+def format_gradebook_scores(course: Course, rows: list[dict[str, object]]) -> str:
     columns = [name for name in course.points if any(name in row for row in rows)]
     header = ["student", *(name.removeprefix("test_").removeprefix("discussion_") for name in columns), "auto", "status"]
     lines = [header]

@@ -1,0 +1,69 @@
+"""The package's shape: no import cycle among its modules, and one module that reads nbgrader's cell metadata."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import dvwcourse
+
+PACKAGE = Path(dvwcourse.__file__).parent
+
+
+def package_imports() -> dict[str, set[str]]:
+    """module -> the package's modules it imports (at any level, TYPE_CHECKING blocks included)."""
+    modules = {path.stem for path in PACKAGE.glob("*.py")}
+    graph = {}
+    for path in PACKAGE.glob("*.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                imported |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names if a.name in modules}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dvwcourse"):
+                parts = node.module.split(".")
+                imported |= {parts[1]} if len(parts) > 1 else {a.name for a in node.names if a.name in modules}
+        graph[path.stem] = imported & modules
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle as a path of module names, or [] when there is none."""
+    state: dict[str, str] = {}
+    path: list[str] = []
+
+    def visit(module: str) -> list[str]:
+        state[module] = "open"
+        path.append(module)
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == "open":
+                return path[path.index(target):] + [target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        state[module] = "done"
+        path.pop()
+        return []
+
+    for module in sorted(graph):
+        if module not in state and (cycle := visit(module)):
+            return cycle
+    return []
+
+
+def test_find_cycle_sees_a_cycle_and_its_absence():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_the_package_has_no_import_cycle():
+    assert find_cycle(package_imports()) == []
+
+
+def test_plain_data_imports_nothing_of_the_package():
+    graph = package_imports()
+    assert graph["records"] == set() and graph["cells"] == set()
+    assert "safe_grading" not in graph["workers"] | graph["results"] | graph["progress"] | graph["class_report"]
+
+
+def test_only_the_cell_vocabulary_reads_nbgrader_metadata():
+    readers = [path.name for path in PACKAGE.glob("*.py")
+               if 'get("nbgrader"' in path.read_text(encoding="utf-8") or "metadata.nbgrader" in path.read_text(encoding="utf-8")]
+    assert readers == ["cells.py"]
