@@ -1,1 +1,25 @@
-"""Build, release and grade the Depth-vs-width nbgrader course."""
+"""Build, release and grade the Depth-vs-width nbgrader course.
+
+Module map, in pipeline order (`cli` drives it; `safe_grading.Grader` runs the grading stages):
+
+Settings   settings (the Course the tools use) <- course_schema (course.yml's declared schema);
+           nbgrader_settings, nbgrader_api (nbgrader's configuration, API and gradebook).
+Release    release (points from course.yml, then nbgrader's generate_assignment); cells (nbgrader's
+           cell vocabulary: grade_id, answer and test cells); samples (sample submissions);
+           validation (a student's "does my notebook pass?").
+Submissions inputs (submitted/, a folder, an LMS zip); rerun_state (what is final, what a rerun regrades).
+Assemble   assemble (the student's answer cells put into the master's notebook).
+Run        execution (one notebook in a kernel, with nbclient) in the sandbox: sandbox (the kernel's
+           command line), confine (limits-only fallback), scratch (bounded tmpfs folders), uid_lease
+           (one uid per kernel), out_of_space; kernel_agent and exchange (plain data out of the kernel).
+Judge      checkspec (the master's test cells and their contract), trusted_tests (test cells run in the
+           grader on the exported values), judge (what a student may read about a check).
+Record     records (reports, evaluations, verdicts: plain data), gradebook_io (scores into nbgrader's
+           gradebook), feedback and html_pages, atomic and diskspace (whole writes, free space),
+           batch_lock (one batch at a time).
+Report     results (terminal table, grades.csv), class_report (the HTML page), progress.
+Scale out  workers (serial, local threads, Dask) with bundle (what a worker without the course needs),
+           code_version (workers must judge alike).
+Engines    safe_grading (the default: sandboxed kernels, verdicts in the grader); stock_grading (plain
+           `nbgrader autograde`, for comparison) with preprocessors (its fixes for tampered files).
+"""

@@ -7,18 +7,17 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
 
 from .atomic import write_text_atomic  # noqa: E402
+from .html_pages import render_page  # noqa: E402
 from .results import reason  # noqa: E402
 from .records import GradeReport  # noqa: E402
 from .settings import Course  # noqa: E402
 
-_TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("dvwcourse", "templates"), autoescape=True, undefined=jinja2.StrictUndefined)
 
 
 @dataclass
@@ -81,6 +80,8 @@ def _plots(reports: list[GradeReport], rates: list[CheckRate], max_score: float)
 
 
 def write_class_report(course: Course, reports: list[GradeReport], path: Path, isolation: str) -> Path:
+    """One self-contained HTML page on the batch: summary, how kernels were isolated, score and time plots,
+    every check's pass rate, and the submissions a person should look at. Written whole or not at all."""
     rates = check_rates(reports)
     max_score = max((r.max_score for r in reports), default=0.0)
     graded = [r for r in reports if r.graded]
@@ -93,7 +94,7 @@ def write_class_report(course: Course, reports: list[GradeReport], path: Path, i
         "median score": f"{statistics.median(r.score for r in graded):g} / {max_score:g}" if graded else "-",
         "median grading time": f"{statistics.median(r.seconds for r in reports):.1f} s" if reports else "-",
     }
-    html = _TEMPLATES.get_template("class_report.html.j2").render(
+    html = render_page("class_report.html.j2",
         title=course.title, summary=summary, isolation=isolation, plots=_plots(reports, rates, max_score),
         rates=sorted(rates, key=lambda r: (r.rate, r.cell)), flagged=[(r, reason(r) or "; ".join(r.notes[:1])) for r in flagged],
     )

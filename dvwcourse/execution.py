@@ -101,7 +101,7 @@ class LimitedClient(NotebookClient):
     def _keep_reply(self, cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
         self.last_reply = execute_reply.get("content", {})
 
-    def output(self, outs, msg, display_id, cell_index):  # type: ignore[override]
+    def output(self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:  # type: ignore[override]
         content = msg.get("content", {})
         data = content.get("data") or {}
         if self.requesting:

@@ -3,19 +3,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jinja2
-
 from .atomic import write_text_atomic
+from .html_pages import render_page
+from .records import GradeReport
 from .settings import Course
 
-_TEMPLATES = jinja2.Environment(
-    loader=jinja2.PackageLoader("dvwcourse", "templates"), autoescape=True, undefined=jinja2.StrictUndefined,
-)
 
-
-def write_feedback(course: Course, report) -> Path:
+def write_feedback(course: Course, report: GradeReport) -> Path:
+    """feedback/<student>/<assignment>/<notebook>.html: every check's outcome in the grader's words (hidden
+    checks by their message only, their code only if course.yml says so). Written whole or not at all."""
     path = course.root / "feedback" / report.student / course.assignment_id / f"{course.notebook}.html"
-    html = _TEMPLATES.get_template("feedback.html.j2").render(
-        title=course.title, report=report, show_hidden_source=course.show_hidden_test_source,
-    )
+    html = render_page("feedback.html.j2", title=course.title, report=report, show_hidden_source=course.show_hidden_test_source)
     return write_text_atomic(path, html)

@@ -10,10 +10,13 @@ layers. No verdict, no expected value and no check name is ever sent to the kern
 
 It imports only what a grading kernel has (NumPy, torch, the standard library).
 """
+from __future__ import annotations
+
 import base64
 import json
 import os
 import random
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,7 +62,7 @@ def _array_from(data):
     return np.frombuffer(base64.b64decode(data["b64"]), dtype=dtype).reshape(shape).copy()
 
 
-def encode(value, depth=0):
+def encode(value: Any, depth: int = 0) -> Any:
     """`value` as JSON-able plain data; anything else becomes a marked opaque value."""
     if depth > MAX_DEPTH:
         return {"opaque": "nesting too deep"}
@@ -95,7 +98,7 @@ def _encode_layer(module):
     return {"layer": type(module).__name__}
 
 
-def decode(data, depth=0):
+def decode(data: Any, depth: int = 0) -> Any:
     """The value `encode` described, built from plain data only."""
     if depth > MAX_DEPTH:
         raise ValueError("nesting too deep")
@@ -150,7 +153,7 @@ def _parameter(data, shape):
     return values
 
 
-def copy_weights(target, source):
+def copy_weights(target: nn.Module, source: nn.Module) -> None:
     """Load the weights of network `source` into network `target` (same layers) in place."""
     with torch.no_grad():
         for mine, theirs in zip(target.parameters(), source.parameters()):
@@ -158,7 +161,7 @@ def copy_weights(target, source):
                 mine.copy_(theirs)
 
 
-def rng_state():
+def rng_state() -> dict[str, Any]:
     """The states of torch's, NumPy's and Python's global random generators, as plain data."""
     kind, keys, position, has_gauss, cached = np.random.get_state()
     version, internal, gauss_next = random.getstate()
@@ -169,7 +172,8 @@ def rng_state():
     }
 
 
-def set_rng_state(state):
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Set the three global random generators to a state `rng_state` described."""
     torch.set_rng_state(decode(state["torch"]))
     kind, keys, position, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, decode(keys), position, has_gauss, cached))
@@ -180,27 +184,27 @@ def set_rng_state(state):
 class Agent:
     """Runs in the grading kernel: answers the grader's requests about the student's namespace."""
 
-    def __init__(self, namespace, folder):
+    def __init__(self, namespace: dict[str, Any], folder: str) -> None:
         self.namespace = namespace
         self.folder = folder  # the exchange folder: requests in, answers out
 
-    def _request(self, request_id):
+    def _request(self, request_id: str) -> dict[str, Any]:
         with open(os.path.join(self.folder, f"{request_id}.in.json"), encoding="utf-8") as handle:
             return json.load(handle)
 
-    def _respond(self, request_id, answer):
+    def _respond(self, request_id: str, answer: dict[str, Any]) -> None:
         path = os.path.join(self.folder, f"{request_id}.out.json")
         with open(path + ".part", "w", encoding="utf-8") as handle:
             json.dump(answer, handle)
         os.replace(path + ".part", path)
 
-    def values(self, request_id, names):
+    def values(self, request_id: str, names: list[str]) -> None:
         """The value of each name, or that it is missing, and the random state."""
         found = {name: encode(self.namespace[name]) for name in names if name in self.namespace}
         missing = [name for name in names if name not in self.namespace]
         self._respond(request_id, {"values": found, "missing": missing, "rng": rng_state()})
 
-    def call(self, request_id, name):
+    def call(self, request_id: str, name: str) -> None:
         """Call the student's function `name` with the grader's inputs and random state."""
         request = self._request(request_id)
         function = self.namespace.get(name)
@@ -221,7 +225,7 @@ class Agent:
         self._respond(request_id, answer)
 
 
-def start_agent(folder):
+def start_agent(folder: str) -> None:
     """Make `__dvw_agent__` in the kernel's user namespace (run by the grader before any cell)."""
     from IPython import get_ipython
 

@@ -128,4 +128,6 @@ def bubblewrap_works() -> bool:
 
 
 def make_launcher(settings: SandboxSettings, uid: int = SANDBOX_UID) -> KernelLauncher:
+    """How this machine starts grading kernels: sandboxed when course.yml enables it and bubblewrap works here,
+    with resource limits alone otherwise (the caller refuses that unless sandbox.required is false)."""
     return KernelLauncher(settings, sandboxed=settings.enabled and bubblewrap_works(), uid=uid)

@@ -1,33 +1,31 @@
-"""The course's settings, read from course.yml."""
+"""The course's settings as the tools use them, read from course.yml (checked against course_schema)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from pydantic import ValidationError
+
+from .course_schema import CourseFile, describe_errors
 
 
 class CourseError(Exception):
     """A problem with the course directory or its settings, with the file it concerns."""
 
 
-# Defaults for settings that older course.yml files do not have.
-DEFAULT_WORK_FOLDER_BYTES = 200_000_000
-DEFAULT_MIN_FREE_DISK_BYTES = 200_000_000
-
-
 @dataclass(frozen=True)
 class SandboxSettings:
     enabled: bool
     required: bool  # a worker that cannot sandbox refuses to grade (records an error, never a score)
-    cell_seconds: int
+    cell_seconds: int  # course.yml's limits.cell_timeout_seconds, which stock nbgrader uses too
     notebook_seconds: int
     memory_bytes: int
     max_processes: int
     max_output_bytes_per_cell: int
     max_file_bytes: int
     scratch_tmpfs_bytes: int  # the kernel's /tmp
-    work_folder_bytes: int = DEFAULT_WORK_FOLDER_BYTES  # the kernel's working folder, also its HOME
+    work_folder_bytes: int  # the kernel's working folder, also its HOME
 
 
 @dataclass(frozen=True)
@@ -46,7 +44,7 @@ class Course:
     show_hidden_test_source: bool
     zip_filename_regexp: str
     gradebook_url: str
-    min_free_disk_bytes: int = DEFAULT_MIN_FREE_DISK_BYTES  # below this, grading stops recording
+    min_free_disk_bytes: int  # below this, grading stops recording
 
     @property
     def source_notebook(self) -> Path:
@@ -88,40 +86,47 @@ def find_course_root(start: Path | None = None) -> Path:
 
 
 def load_course(root: Path | None = None) -> Course:
+    """The course whose course.yml is in `root` or the nearest folder above it (default: the working folder).
+
+    course.yml is checked against its schema (course_schema): a missing required key, an unknown key or a
+    value out of range raises CourseError naming the file and the key.
+    """
     root = find_course_root(root)
     path = root / "course.yml"
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        assignment, budget, limits, sandbox = raw["assignment"], raw["budget"], raw["limits"], raw["sandbox"]
-        if not sandbox["enabled"] and sandbox.get("required", True):
-            raise ValueError("sandbox.enabled is false but sandbox.required is true: set required: false to grade unsandboxed")
-        return Course(
-            root=root,
-            course_id=str(raw["course_id"]),
-            assignment_id=str(assignment["id"]),
-            notebook=str(assignment["notebook"]),
-            title=str(assignment["title"]),
-            points={str(k): float(v) for k, v in raw["points"].items()},
-            budget_env_var=str(budget["env_var"]),
-            full_budget=float(budget["full"]),
-            grading_budget=float(budget["grading"]),
-            benign_stderr_warnings=tuple(str(w) for w in raw.get("benign_stderr_warnings", [])),
-            sandbox=SandboxSettings(
-                enabled=bool(sandbox["enabled"]),
-                required=bool(sandbox.get("required", True)),
-                cell_seconds=int(limits["cell_timeout_seconds"]),
-                notebook_seconds=int(sandbox["notebook_timeout_seconds"]),
-                memory_bytes=int(sandbox["memory_bytes"]),
-                max_processes=int(sandbox["max_processes"]),
-                max_output_bytes_per_cell=int(sandbox["max_output_bytes_per_cell"]),
-                max_file_bytes=int(sandbox["max_file_bytes"]),
-                scratch_tmpfs_bytes=int(sandbox["scratch_tmpfs_bytes"]),
-                work_folder_bytes=int(sandbox.get("work_folder_bytes", DEFAULT_WORK_FOLDER_BYTES)),
-            ),
-            show_hidden_test_source=bool(raw.get("feedback", {}).get("show_hidden_test_source", False)),
-            zip_filename_regexp=str(raw["zip_filename_regexp"]),
-            gradebook_url=str(raw.get("gradebook_url") or ""),
-            min_free_disk_bytes=int(raw.get("min_free_disk_bytes", DEFAULT_MIN_FREE_DISK_BYTES)),
-        )
-    except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as error:
-        raise CourseError(f"{path}: invalid settings ({type(error).__name__}: {error})") from error
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise CourseError(f"{path}: cannot be read as YAML ({type(error).__name__}: {error})") from error
+    try:
+        settings = CourseFile.model_validate(raw if raw is not None else {})
+    except ValidationError as error:
+        raise CourseError(describe_errors(path, error)) from None
+    sandbox = settings.sandbox
+    return Course(
+        root=root,
+        course_id=settings.course_id,
+        assignment_id=settings.assignment.id,
+        notebook=settings.assignment.notebook,
+        title=settings.assignment.title,
+        points=dict(settings.points),
+        budget_env_var=settings.budget.env_var,
+        full_budget=settings.budget.full,
+        grading_budget=settings.budget.grading,
+        benign_stderr_warnings=tuple(settings.benign_stderr_warnings),
+        sandbox=SandboxSettings(
+            enabled=sandbox.enabled,
+            required=sandbox.required,
+            cell_seconds=settings.limits.cell_timeout_seconds,
+            notebook_seconds=sandbox.notebook_timeout_seconds,
+            memory_bytes=sandbox.memory_bytes,
+            max_processes=sandbox.max_processes,
+            max_output_bytes_per_cell=sandbox.max_output_bytes_per_cell,
+            max_file_bytes=sandbox.max_file_bytes,
+            scratch_tmpfs_bytes=sandbox.scratch_tmpfs_bytes,
+            work_folder_bytes=sandbox.work_folder_bytes,
+        ),
+        show_hidden_test_source=settings.feedback.show_hidden_test_source,
+        zip_filename_regexp=settings.zip_filename_regexp,
+        gradebook_url=settings.gradebook_url,
+        min_free_disk_bytes=settings.min_free_disk_bytes,
+    )

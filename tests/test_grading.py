@@ -103,8 +103,10 @@ def test_editing_tests_does_not_hide_wrong_functions(graded):
 def test_feedback_and_csv_export(graded, tmp_path):
     course, _, _ = graded
     assert stock_grading.generate_feedback(course, ["correct", "blank"]) == []
-    html = (course.root / "feedback" / "correct" / course.assignment_id / f"{course.notebook}.html").read_text()
-    assert "test_get_num_params" in html or "get_num_params" in html
+    total = sum(course.points.values())
+    for student, score in [("correct", 24.0), ("blank", 0.0)]:
+        html = (course.root / "feedback" / student / course.assignment_id / f"{course.notebook}.html").read_text()
+        assert f"(Score: {score:.1f} / {total:.1f})" in html  # the notebook's total, as nbgrader's feedback states it
     exported = stock_grading.export_grades(course, tmp_path / "grades.csv")
     rows = {r["student_id"]: r for r in csv.DictReader(exported.open())}
     assert float(rows["correct"]["score"]) == 24 and float(rows["blank"]["score"]) == 0

@@ -80,9 +80,8 @@ def test_sandboxed_kernel_sees_and_reaches_nothing_of_the_host(course_copy, list
 
 def test_without_bubblewrap_the_same_probe_shows_what_is_exposed(course_copy, listener):
     course = course_copy
-    # The fallback keeps only resource limits; the report says so (see the launcher's description).
+    # The fallback keeps only resource limits (the summary and report say so: test_grading_runs, test_isolation_statement).
     launcher = KernelLauncher(replace(course.sandbox), sandboxed=False)
-    assert "NOT sandboxed" in launcher.description
     found = probe(course, launcher, listener)
     # It reaches the network and reads the host's files (below /tmp, where a CI clone may live, it sees its
     # own bounded /tmp instead)...

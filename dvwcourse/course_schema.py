@@ -1,0 +1,98 @@
+"""course.yml's schema, declared once: every section and key, its type, default and allowed range.
+
+Validated with pydantic. Unknown keys are refused (a typo in a limit must not be silently ignored),
+missing optional keys take the defaults below, and `describe_errors` turns a failure into one line
+per problem that names the file, the key and what is allowed.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Seconds = Annotated[int, Field(ge=1)]
+Bytes = Annotated[int, Field(ge=1_000_000)]  # below a megabyte no kernel (or grader) gets anywhere
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AssignmentSection(Section):
+    id: str
+    notebook: str  # the notebook's file name without .ipynb
+    title: str
+
+
+class BudgetSection(Section):
+    env_var: str = "DVW_BUDGET"
+    full: float = Field(1.0, gt=0)  # students
+    grading: float = Field(0.01, gt=0)  # autograding
+
+
+class LimitsSection(Section):
+    cell_timeout_seconds: Seconds = 60  # per cell, in both engines (stock nbgrader and safe grading)
+
+
+class SandboxSection(Section):
+    enabled: bool = True
+    required: bool = True
+    notebook_timeout_seconds: Seconds = 240
+    memory_bytes: Annotated[int, Field(ge=500_000_000)] = 4_000_000_000  # torch alone maps about 1.5 GB
+    max_processes: Annotated[int, Field(ge=4)] = 64
+    max_output_bytes_per_cell: Annotated[int, Field(ge=1_000)] = 1_000_000
+    max_file_bytes: Bytes = 100_000_000
+    scratch_tmpfs_bytes: Bytes = 200_000_000
+    work_folder_bytes: Bytes = 200_000_000
+
+    @model_validator(mode="after")
+    def unsandboxed_needs_consent(self) -> SandboxSection:
+        if not self.enabled and self.required:
+            raise ValueError("enabled is false but required is true: set required: false to grade unsandboxed")
+        return self
+
+
+class FeedbackSection(Section):
+    show_hidden_test_source: bool = False
+
+
+class CourseFile(Section):
+    course_id: str
+    assignment: AssignmentSection
+    points: dict[str, Annotated[float, Field(ge=0)]]
+    gradebook_url: str = ""
+    budget: BudgetSection = BudgetSection()
+    limits: LimitsSection = LimitsSection()
+    benign_stderr_warnings: list[str] = ["UserWarning", "DeprecationWarning", "FutureWarning"]
+    sandbox: SandboxSection = SandboxSection()
+    min_free_disk_bytes: Annotated[int, Field(ge=0)] = 200_000_000
+    zip_filename_regexp: str = r".*_(?P<student_id>[A-Za-z0-9-]+)_attempt_(?P<timestamp>[0-9\-]+)_(?P<file_id>\w+)"
+    feedback: FeedbackSection = FeedbackSection()
+
+
+def describe_errors(path: Path, error: ValidationError) -> str:
+    """One line per problem: the file, the key's dotted path, and what is wrong or allowed."""
+    lines = []
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        if problem["type"] == "extra_forbidden":
+            lines.append(f"{path}: {key}: unknown key (allowed here: {', '.join(_allowed_keys(problem['loc']))})")
+        elif problem["type"] == "missing":
+            lines.append(f"{path}: {key}: missing (a required setting)")
+        else:
+            message = problem["msg"].removeprefix("Value error, ").split(" or instance of ")[0]
+            given = problem.get("input")
+            lines.append(f"{path}: {key}: {message}" + ("" if isinstance(given, dict) else f" (got {given!r})"))
+    return "\n".join(lines)
+
+
+def _allowed_keys(location: tuple) -> list[str]:
+    """The keys the section holding `location` accepts."""
+    model: type[BaseModel] = CourseFile
+    for part in location[:-1]:
+        annotation = model.model_fields[str(part)].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
