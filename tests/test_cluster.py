@@ -88,7 +88,7 @@ def test_dask_workers_without_the_course_grade_exactly_like_local_grading_even_a
                                                  workers=DaskWorkers(address))
     finally:
         shutil.move(moved, course.root)
-    assert outcome(reports) == serial
+    assert outcome(reports) == serial, [r.notes for r in reports]
     assert {r.student: r.score for r in reports} == {"correct": 24, "blank": 0, "mistake_make_data": 22, "mistake_train_model": 21}
     assert all(r.sandboxed for r in reports)
 
@@ -96,7 +96,7 @@ def test_dask_workers_without_the_course_grade_exactly_like_local_grading_even_a
 def test_local_workers_grade_exactly_like_serial_grading(batch):
     course, submissions, serial = batch
     reports = Grader(course).grade_all(submissions, force=True, workers=LocalWorkers(2))
-    assert outcome(reports) == serial
+    assert outcome(reports) == serial, [r.notes for r in reports]
 
 
 def test_a_worker_killed_mid_batch_loses_no_submission(batch, cluster):
