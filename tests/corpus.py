@@ -19,7 +19,7 @@ from typing import Callable
 
 import nbformat
 
-from dvwcourse import cells
+from dvwcourse import cells as nb_cells
 from dvwcourse.cells import is_solution, is_test_cell
 from dvwcourse.samples import fill_answers
 
@@ -96,7 +96,7 @@ def no_kernelspec(nb):
 
 def drop_cell(grade_id: str):
     def change(nb):
-        nb.cells = [c for c in nb.cells if cells.grade_id(c) != grade_id]
+        nb.cells = [c for c in nb.cells if nb_cells.grade_id(c) != grade_id]
         return nb
     return change
 
@@ -105,7 +105,7 @@ def duplicate_answer_with_wrong_copy(nb):
     cells = []
     for cell in nb.cells:
         cells.append(cell)
-        if cells.grade_id(cell) == "get_num_params":
+        if nb_cells.grade_id(cell) == "get_num_params":
             twin = copy.deepcopy(cell)
             twin.source = "def get_num_params(n_in, W, D):\n    return 0"
             cells.append(twin)
