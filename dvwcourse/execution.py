@@ -67,7 +67,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     unrun: list[str] = field(default_factory=list)  # cells never executed
     kernel_died: bool = False
-    timings: dict[str, float] = field(default_factory=dict)  # kernel start, first cell (imports), all cells
+    timings: dict[str, float] = field(default_factory=dict)  # kernel start, first cell (imports), all cells, "cell <id>" each
 
 
 class LaunchedKernelManager(AsyncKernelManager):
@@ -168,13 +168,19 @@ def prepare_scratch(scratch: Path, files: list[Path]) -> None:
         os.chmod(path, 0o777 if path.is_dir() else 0o666)
 
 
-async def _run(nb: nbformat.NotebookNode, testing: Testing | None, launcher: KernelLauncher, env: dict[str, str], scratch: Path) -> RunResult:
-    settings = launcher.settings
-    result = RunResult()
-    km = LaunchedKernelManager(
+def cold_kernel_manager(launcher: KernelLauncher, scratch: Path) -> AsyncKernelManager:
+    """A manager that starts a fresh kernel in the sandbox, talking over IPC sockets in `scratch`."""
+    return LaunchedKernelManager(
         launcher.command(KERNEL_ARGV, scratch),
         transport="ipc", ip=str(scratch / "kernel"), connection_file=str(scratch / "kernel.json"),
     )
+
+
+async def run_in_kernel(nb: nbformat.NotebookNode, testing: Testing | None, settings: SandboxSettings, km: AsyncKernelManager,
+                        env: dict[str, str], scratch: Path, preloaded: dict[int, list[Any]] | None = None) -> RunResult:
+    """Run `nb` in the kernel `km` starts. The code cells at the indexes of `preloaded` already ran there
+    (a warm kernel's setup cells): they get those outputs and are not run again."""
+    result = RunResult()
     client = LimitedClient(
         nb, settings.max_output_bytes_per_cell, km=km, timeout=settings.cell_seconds, allow_errors=True,
         interrupt_on_timeout=True, startup_timeout=60, shutdown_kernel="immediate", record_timing=False,
@@ -183,7 +189,7 @@ async def _run(nb: nbformat.NotebookNode, testing: Testing | None, launcher: Ker
     )
     deadline = time.monotonic() + settings.notebook_seconds
     try:
-        await _run_cells(client, nb, testing, result, deadline, scratch, settings, kernel_env(env, scratch))
+        await _run_cells(client, nb, testing, result, deadline, scratch, settings, kernel_env(env, scratch), preloaded or {})
     finally:
         atexit.unregister(client._cleanup_kernel)  # the kernel is already shut down: nothing left for exit
     if deadline - time.monotonic() <= 1 and result.unrun and not result.kernel_died:
@@ -193,7 +199,7 @@ async def _run(nb: nbformat.NotebookNode, testing: Testing | None, launcher: Ker
 
 async def _run_cells(
     client: LimitedClient, nb: nbformat.NotebookNode, testing: Testing | None, result: RunResult, deadline: float, scratch: Path,
-    settings: SandboxSettings, env: dict[str, str],
+    settings: SandboxSettings, env: dict[str, str], preloaded: dict[int, list[Any]],
 ) -> None:
     started = time.perf_counter()
     # env replaces (not extends) the grader's environment: nothing of it leaks into the kernel.
@@ -203,7 +209,7 @@ async def _run_cells(
         cells_started = time.perf_counter()
         exchange = Exchange(exchange_folder(scratch)) if testing else None
         try:
-            await _run_all(client, nb, testing, exchange, result, deadline, settings)
+            await _run_all(client, nb, testing, exchange, result, deadline, settings, preloaded)
         finally:
             if exchange:
                 exchange.close()
@@ -216,14 +222,18 @@ async def _run_cells(
 
 
 async def _run_all(client: LimitedClient, nb: nbformat.NotebookNode, testing: Testing | None, exchange: Exchange | None,
-                   result: RunResult, deadline: float, settings: SandboxSettings) -> None:
-    """Every code cell in order: test cells judged here, the others run in the kernel."""
+                   result: RunResult, deadline: float, settings: SandboxSettings, preloaded: dict[int, list[Any]]) -> None:
+    """Every code cell in order: test cells judged here, preloaded ones given their outputs, the others run in the kernel."""
     runner = await _start_testing(client, testing, exchange, deadline, settings) if testing else None
     stopped: list[str] = []  # answer cells stopped at their time limit since the last test cell
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         key = grade_id(cell) or cell.id
+        if index in preloaded:
+            cell.outputs = [nbformat.from_dict(output) for output in preloaded[index]]
+            result.timings.setdefault("imports", 0.0)  # the warm kernel imported before it was forked
+            continue
         if result.kernel_died or deadline - time.monotonic() <= 1:
             result.unrun.append(key)
             continue
@@ -233,7 +243,8 @@ async def _run_all(client: LimitedClient, nb: nbformat.NotebookNode, testing: Te
             stopped = []
         else:
             await _run_kernel_cell(client, cell, index, key, result, deadline, settings, stopped)
-        result.timings.setdefault("imports", time.perf_counter() - cell_started)  # the first code cell
+        result.timings[f"cell {key}"] = time.perf_counter() - cell_started
+        result.timings.setdefault("imports", result.timings[f"cell {key}"])  # the first code cell
 
 
 async def _start_testing(client: LimitedClient, testing: Testing, exchange: Exchange, deadline: float,
@@ -326,6 +337,7 @@ def run_notebook(
     process against the kernel's values; without, every cell runs in the kernel."""
     with scratch_folder(launcher.settings, launcher.bounded) as scratch:
         prepare_scratch(scratch, list(files))
-        result = asyncio.run(_run(nb, testing or None, launcher, env, scratch))
+        km = cold_kernel_manager(launcher, scratch)
+        result = asyncio.run(run_in_kernel(nb, testing or None, launcher.settings, km, env, scratch))
         result.notes += out_of_space_notes(scratch, nb, launcher)
     return result

@@ -28,6 +28,7 @@ class SandboxSettings:
     max_file_bytes: int
     scratch_tmpfs_bytes: int  # the kernel's /tmp
     work_folder_bytes: int = DEFAULT_WORK_FOLDER_BYTES  # the kernel's working folder, also its HOME
+    warm_kernels: bool = True  # fork each kernel from a template that ran the setup cells (dvwcourse.warm_kernels)
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ def load_course(root: Path | None = None) -> Course:
                 max_file_bytes=int(sandbox["max_file_bytes"]),
                 scratch_tmpfs_bytes=int(sandbox["scratch_tmpfs_bytes"]),
                 work_folder_bytes=int(sandbox.get("work_folder_bytes", DEFAULT_WORK_FOLDER_BYTES)),
+                warm_kernels=bool(sandbox.get("warm_kernels", True)),
             ),
             show_hidden_test_source=bool(raw.get("feedback", {}).get("show_hidden_test_source", False)),
             zip_filename_regexp=str(raw["zip_filename_regexp"]),
