@@ -31,9 +31,12 @@ from typing import Any, TextIO
 
 PR_SET_DUMPABLE = 4
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # what ipykernel sets for its kernels
-# Modules that the grading kernel imports on first use, at a fixed cost per submission, and that change
-# no state a notebook sees: torch's first optimizer imports torch._dynamo (about 1 s); the kernel's own.
-WARM_IMPORTS = ("torch._dynamo", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.comm", "jupyter_client.session")
+# A cold kernel has imported its own modules before any cell runs (libraries such as tqdm.auto look for
+# them to choose their notebook flavour), so the template imports them first.
+KERNEL_IMPORTS = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.comm")
+# Modules that grading kernels import on first use at a fixed cost per submission, and that change no
+# state a notebook sees: torch's first optimizer imports torch._dynamo (about 1 s).
+WARM_IMPORTS = ("torch._dynamo",)
 # The only magic a setup cell may use: it configures the kernel's shell, so each child repeats it.
 SHELL_MAGICS = ("matplotlib",)
 
@@ -64,7 +67,10 @@ class Template:
     tqdm.auto choose their kernel flavour by it)."""
 
     def __init__(self, sources: list[str]) -> None:
+        self.started_env = dict(os.environ)  # the kernel's, with what the sandbox added (bubblewrap's PWD)
         os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
+        for module in KERNEL_IMPORTS:
+            __import__(module)
         from traitlets.config import Config
         from IPython.core.interactiveshell import InteractiveShell
 
@@ -74,6 +80,7 @@ class Template:
         self.shell = InteractiveShell.instance(config=config)
         self.magics = shell_magics(sources)
         self.outputs = [self._run(source) for source in sources]
+        self.random_states = random_states()
         for module in WARM_IMPORTS:
             __import__(module)
 
@@ -105,7 +112,7 @@ class Template:
         for fd in (0, 1, 2):  # its output reaches the grader through the kernel's messages only
             os.dup2(null, fd)
         os.environ.clear()
-        os.environ.update(env)
+        os.environ.update({**self.started_env, **env})
         os.chdir(cwd)
         from IPython.core.interactiveshell import InteractiveShell
         from ipykernel.kernelapp import IPKernelApp
@@ -118,7 +125,36 @@ class Template:
         app.initialize(["-f", connection_file, "--IPKernelApp.parent_handle=1"])
         for name, argument in self.magics:
             app.shell.run_line_magic(name, argument)
+
+        def restore_random_states(*_: Any) -> None:
+            # The kernel's start-up draws from Python's generator (a cold kernel does so before the setup cells).
+            set_random_states(self.random_states)
+            app.shell.events.unregister("pre_run_cell", restore_random_states)
+
+        app.shell.events.register("pre_run_cell", restore_random_states)
         app.start()
+
+
+def random_states() -> dict[str, Any]:
+    """The states of the random generators a notebook may use: Python's, NumPy's and torch's (when imported)."""
+    import random
+
+    states: dict[str, Any] = {"random": random.getstate()}
+    if "numpy" in sys.modules:
+        states["numpy"] = sys.modules["numpy"].random.get_state()
+    if "torch" in sys.modules:
+        states["torch"] = sys.modules["torch"].get_rng_state()
+    return states
+
+
+def set_random_states(states: dict[str, Any]) -> None:
+    import random
+
+    random.setstate(states["random"])
+    if "numpy" in states:
+        sys.modules["numpy"].random.set_state(states["numpy"])
+    if "torch" in states:
+        sys.modules["torch"].set_rng_state(states["torch"])
 
 
 def reap(seconds: float = 5.0) -> int:
