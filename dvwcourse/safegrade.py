@@ -14,6 +14,7 @@ import hashlib
 import json
 import time
 import traceback
+import weakref
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -103,6 +104,8 @@ class Grader:
         # Warm kernels need a uid of their own: only a kernel that runs unprivileged can be cleaned up after.
         warm = course.sandbox.warm_kernels and (self.launcher.isolated or self.launcher.bounded)
         self.warm = WarmPool(self.launcher, self.library, self.kernel_env()) if warm else None
+        if self.warm:
+            weakref.finalize(self, self.warm.close)  # templates live as long as their grader (or its process)
 
     def _fingerprint(self) -> str:
         """Changes whenever the master, the settings, the isolation or the grading code change: then everything is regraded."""

@@ -16,7 +16,6 @@ on a cold kernel; where no template can start, grading runs cold.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import json
 import os
 import select
@@ -264,7 +263,6 @@ class WarmPool:
         self.unavailable = ""  # why no template could start, once one failed: grading then stays cold
         self._idle: list[WarmSlot] = []
         self._lock = threading.Lock()
-        atexit.register(self.close)
 
     def run(self, nb: nbformat.NotebookNode, testing: Testing, files: list[Path]) -> RunResult | None:
         """Run `nb` on a warm kernel; None when it must run cold (no template, or the template died under it)."""
