@@ -13,9 +13,11 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import nbformat
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
@@ -70,8 +72,32 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)  # kernel start, first cell (imports), all cells, "cell <id>" each
 
 
+class PromptClient(AsyncKernelClient):
+    """A client that is ready once the kernel answers kernel_info on shell and IOPub. jupyter_client would
+    then idle 0.2 s more draining IOPub, which nbclient needs not: it matches every message to its request."""
+
+    async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
+        while True:
+            self.kernel_info()
+            try:
+                reply = await self.shell_channel.get_msg(timeout=1)
+                if reply["msg_type"] == "kernel_info_reply":
+                    await self.iopub_channel.get_msg(timeout=0.2)  # IOPub is connected too
+                    self._handle_kernel_info_reply(reply)
+                    return
+            except Empty:
+                pass
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout} s")
+
+
 class LaunchedKernelManager(AsyncKernelManager):
     """A kernel manager whose kernel command is given, not looked up in installed kernelspecs."""
+
+    client_class = "dvwcourse.execution.PromptClient"
 
     def __init__(self, argv: list[str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -224,7 +250,9 @@ async def _run_cells(
 async def _run_all(client: LimitedClient, nb: nbformat.NotebookNode, testing: Testing | None, exchange: Exchange | None,
                    result: RunResult, deadline: float, settings: SandboxSettings, preloaded: dict[int, list[Any]]) -> None:
     """Every code cell in order: test cells judged here, preloaded ones given their outputs, the others run in the kernel."""
+    started = time.perf_counter()
     runner = await _start_testing(client, testing, exchange, deadline, settings) if testing else None
+    result.timings["agent"] = time.perf_counter() - started
     stopped: list[str] = []  # answer cells stopped at their time limit since the last test cell
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
