@@ -29,7 +29,7 @@ import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
-PR_SET_DUMPABLE = 4
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # what ipykernel sets for its kernels
 # A cold kernel has imported its own modules before any cell runs (libraries such as tqdm.auto look for
 # them to choose their notebook flavour), so the template imports them first.
@@ -42,8 +42,8 @@ WARM_IMPORTS = ("torch._dynamo", "pdb", "ipykernel.debugger", "sqlite3")
 SHELL_MAGICS = ("matplotlib",)
 
 
-def _set_dumpable(flag: int) -> None:
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, flag, 0, 0, 0)
+def _prctl(option: int, value: int) -> None:
+    ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
 
 
 def thread_count() -> int:
@@ -68,7 +68,6 @@ class Template:
     tqdm.auto choose their kernel flavour by it)."""
 
     def __init__(self, sources: list[str]) -> None:
-        self.started_env = dict(os.environ)  # the kernel's, with what the sandbox added (bubblewrap's PWD)
         os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
         for module in KERNEL_IMPORTS:
             __import__(module)
@@ -107,13 +106,19 @@ class Template:
 
     def become_kernel(self, connection_file: str, env: dict[str, str], cwd: str) -> None:
         """In the forked child: a fresh session, the kernel's environment, an ipykernel on these globals."""
+        template = os.getppid()
         os.setsid()
-        _set_dumpable(1)  # like a cold kernel; the template stays undumpable
+        _prctl(PR_SET_DUMPABLE, 1)  # like a cold kernel; the template stays undumpable
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # it goes with its template, which goes with the grader
+        if os.getppid() != template:
+            return  # the template is already gone
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):  # its output reaches the grader through the kernel's messages only
             os.dup2(null, fd)
-        os.environ.clear()
-        os.environ.update({**self.started_env, **env})
+        # The template's environment is the kernel's (the sandbox's additions, what imports and setup cells set);
+        # the grader's adds what identifies this kernel's session.
+        for name, value in env.items():
+            os.environ.setdefault(name, value)
         os.chdir(cwd)
         from IPython.core.interactiveshell import InteractiveShell
         from ipykernel.kernelapp import IPKernelApp
@@ -207,7 +212,7 @@ def serve(template: Template, requests: TextIO, replies: TextIO) -> None:
 
 
 def main() -> None:
-    _set_dumpable(0)
+    _prctl(PR_SET_DUMPABLE, 0)
     replies = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # what the setup code prints goes to stderr, never into the replies
     sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", buffering=0), write_through=True)
