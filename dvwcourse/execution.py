@@ -73,17 +73,18 @@ class RunResult:
 
 
 class PromptClient(AsyncKernelClient):
-    """A client that is ready once the kernel answers kernel_info on shell and IOPub. jupyter_client would
-    then idle 0.2 s more draining IOPub, which nbclient needs not: it matches every message to its request."""
+    """A client that is ready once the kernel answers kernel_info on shell and IOPub. jupyter_client waits
+    0.2 s for IOPub before asking again (its subscription often misses the first answer) and then idles
+    0.2 s more draining IOPub, which nbclient needs not: it matches every message to its request."""
 
-    async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
+    async def wait_for_ready(self, timeout: float | None = None) -> None:  # type: ignore[override]
         deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
         while True:
             self.kernel_info()
             try:
                 reply = await self.shell_channel.get_msg(timeout=1)
                 if reply["msg_type"] == "kernel_info_reply":
-                    await self.iopub_channel.get_msg(timeout=0.2)  # IOPub is connected too
+                    await self.iopub_channel.get_msg(timeout=0.05)  # IOPub is connected too (else ask again)
                     self._handle_kernel_info_reply(reply)
                     return
             except Empty:
@@ -97,10 +98,9 @@ class PromptClient(AsyncKernelClient):
 class LaunchedKernelManager(AsyncKernelManager):
     """A kernel manager whose kernel command is given, not looked up in installed kernelspecs."""
 
-    client_class = "dvwcourse.execution.PromptClient"
-
     def __init__(self, argv: list[str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.client_factory = PromptClient
         self._spec = KernelSpec(argv=argv, display_name="grading", language="python", interrupt_mode="message")
 
     @property

@@ -31,13 +31,13 @@ from typing import Any, TextIO
 
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # what ipykernel sets for its kernels
-# A cold kernel has imported its own modules before any cell runs (libraries such as tqdm.auto look for
-# them to choose their notebook flavour), so the template imports them first.
-KERNEL_IMPORTS = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.comm")
-# Modules that grading kernels import on first use at a fixed cost per submission, and that change no
-# state a notebook sees: torch's first optimizer imports torch._dynamo (about 1 s); the kernel's start-up
-# imports its debugger and pdb (0.2 s).
-WARM_IMPORTS = ("torch._dynamo", "pdb", "ipykernel.debugger", "sqlite3")
+# A cold kernel has imported its own modules, its debugger and pdb before any cell runs (libraries such as
+# tqdm.auto look for them to choose their notebook flavour), so the template imports them first.
+KERNEL_IMPORTS = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.comm", "ipykernel.debugger",
+                  "pdb", "sqlite3")
+# Modules that grading kernels import on first use at a fixed cost per submission, and that change no state
+# a notebook sees: torch's first optimizer imports torch._dynamo (about 1 s of test_train_model).
+WARM_IMPORTS = ("torch._dynamo",)
 # The only magic a setup cell may use: it configures the kernel's shell, so each child repeats it.
 SHELL_MAGICS = ("matplotlib",)
 
@@ -81,8 +81,11 @@ class Template:
         self.magics = shell_magics(sources)
         self.outputs = [self._run(source) for source in sources]
         self.random_states = random_states()
+        environment = dict(os.environ)
         for module in WARM_IMPORTS:
             __import__(module)
+        os.environ.clear()  # as the setup cells left it: torch._dynamo sets its cache folder when it is imported
+        os.environ.update(environment)
 
     def _run(self, source: str) -> list[dict[str, Any]]:
         """Run one setup cell as a kernel would; its outputs as nbformat outputs (streams, displays, the last value)."""
@@ -122,11 +125,14 @@ class Template:
         os.chdir(cwd)
         from IPython.core.interactiveshell import InteractiveShell
         from ipykernel.kernelapp import IPKernelApp
+        from matplotlib_inline import backend_inline
         from matplotlib_inline.config import InlineBackend
 
         namespace = self.shell.user_ns
         for singleton in (InlineBackend, InteractiveShell):  # the kernel makes its own shell
             singleton.clear_instance()
+        # matplotlib_inline gives a shell its figure formats (PNG) once per process: the template's shell had them.
+        vars(backend_inline.configure_inline_support).pop("current_backend", None)
         app = IPKernelApp.instance(user_ns=namespace)
         app.initialize(["-f", connection_file, "--IPKernelApp.parent_handle=1"])
         for name, argument in self.magics:

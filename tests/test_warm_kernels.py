@@ -126,13 +126,17 @@ def submission(course, folder: Path, name: str, answers: dict[str, str]) -> Subm
 def test_a_forked_kernel_starts_with_the_state_of_a_cold_kernel_after_the_setup_cells(warm_course):
     grader = Grader(warm_course)
     nb = copy.deepcopy(grader.master)
-    nb.cells = [nb.cells[i] for i in library_indexes(nb)] + [nbformat.v4.new_code_cell(STATE_PROBE, id="probe")]
+    plot = nbformat.v4.new_code_cell("plot_loss([1.0, 0.5, 0.25])", id="plot")
+    nb.cells = [nb.cells[i] for i in library_indexes(nb)] + [plot, nbformat.v4.new_code_cell(STATE_PROBE, id="probe")]
     cold, warm = copy.deepcopy(nb), copy.deepcopy(nb)
     with leased_uid() as uid:
         run_notebook(cold, grader.testing("probe"), replace(grader.launcher, uid=uid), grader.kernel_env())
     result = grader.warm.run(warm, grader.testing("probe"), [])
     try:
         assert result is not None and result.timings["warm"], grader.warm.unavailable
+        # A figure is drawn as in a cold kernel: a PNG.
+        assert [sorted(o.get("data", {})) for o in warm.cells[-2].outputs] == [sorted(o.get("data", {})) for o in cold.cells[-2].outputs]
+        assert "image/png" in warm.cells[-2].outputs[0].data
         cold_state, warm_state = printed(cold.cells[-1], "STATE"), printed(warm.cells[-1], "STATE")
         for state in (cold_state, warm_state):
             state["env"].pop("JPY_PARENT_PID", None)  # the process that started the kernel
@@ -143,8 +147,8 @@ def test_a_forked_kernel_starts_with_the_state_of_a_cold_kernel_after_the_setup_
         assert warm_state == cold_state
         assert {"set_seed", "make_MLP", "net", "tqdm", "plt"} <= set(warm_state["globals"])
         # The graded notebook shows the setup cells' outputs as a cold kernel printed them.
-        shown = [[o.get("data", {}).get("text/plain") or o.get("text") for o in c.outputs] for c in cold.cells[:-1]]
-        assert [[o.get("data", {}).get("text/plain") or o.get("text") for o in c.outputs] for c in warm.cells[:-1]] == shown
+        shown = [[o.get("data", {}).get("text/plain") or o.get("text") for o in c.outputs] for c in cold.cells[:-2]]
+        assert [[o.get("data", {}).get("text/plain") or o.get("text") for o in c.outputs] for c in warm.cells[:-2]] == shown
         assert any("Sequential" in str(outputs) for outputs in shown)
     finally:
         grader.warm.close()
