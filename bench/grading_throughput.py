@@ -142,6 +142,10 @@ def main() -> None:
         print(f"warm vs cold, 2 local workers: {walls['cold, 2 local workers'] / walls['warm, 2 local workers']:.2f}x")
         warm_kernels = sum(bool(e.timings.get("warm")) for label in rows if label.startswith("warm") for e in rows[label])
         print(f"warm batches: {warm_kernels} of {3 * n} submissions ran on a forked kernel")
+        for label in (label for label in rows if label.startswith("warm")):
+            starts = [e.timings["template_start"] for e in rows[label] if e.timings.get("template_start", 0) > 0.5]
+            print(f"  {label}: {len(starts)} templates started within the batch, "
+                  f"{sum(starts):.1f} s in all (part of the first submission of each worker)")
         scores = {e.report.score for label in rows for e in rows[label]}
         print(f"scores seen: {sorted(scores)} (all configurations must agree)")
 

@@ -269,9 +269,11 @@ class WarmPool:
         indexes = library_indexes(nb)
         if [nb.cells[i].source for i in indexes] != self.setup:
             return None  # not the master's setup cells: they must run in the kernel
+        started = time.perf_counter()
         slot = self._checkout()
         if slot is None:
             return None
+        template_start = time.perf_counter() - started  # 0 for a slot that was waiting
         try:
             prepare_scratch(slot.scratch, files)
             km = ForkedKernelManager(slot, transport="ipc", ip=str(slot.scratch / "kernel"), connection_file=str(slot.scratch / "kernel.json"))
@@ -284,6 +286,7 @@ class WarmPool:
                 return None  # its kernel went with the template: not the submission's doing
             result.notes += out_of_space_notes(slot.scratch, nb, slot.launcher)
             result.timings["warm"] = 1.0
+            result.timings["template_start"] = template_start
             return result
         finally:
             self._checkin(slot)
