@@ -1,8 +1,11 @@
 """Grading throughput on N copies of a correct submission, every configuration measured in one run.
 
-Prints seconds per submission and submissions per minute for 1 and 2 local workers, a local
-2-worker Dask cluster, and plain `nbgrader autograde` over the same submissions, then where the time
-of one submission goes. Run: .venv/bin/python bench/grading_throughput.py [--copies N]
+Prints seconds per submission and submissions per minute for cold and warm kernels (sandbox.warm_kernels)
+on 1 and 2 local workers and a local 2-worker Dask cluster, and for plain `nbgrader autograde` over
+the same submissions; then where the time of one submission goes, cold and warm.
+Each batch starts its own templates (a new grader each), as a `dvwcourse grade` run does; the
+master's expected values are computed before the batches.
+Run: .venv/bin/python bench/grading_throughput.py [--copies N]
 """
 from __future__ import annotations
 
@@ -17,22 +20,77 @@ from pathlib import Path
 
 import nbformat
 
+from dvwcourse.checkspec import grade_id
 from dvwcourse.course_copy import copy_course
 from dvwcourse.inputs import find_submissions
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import Evaluation, Grader
 from dvwcourse.samples import fill_answers, sample_answers, write_submission
-from dvwcourse.settings import load_course
+from dvwcourse.settings import Course, load_course
 from dvwcourse.workers import DaskWorkers, LocalWorkers
 
 REPO = Path(__file__).resolve().parents[1]
+NBGRADER = "plain nbgrader autograde"
 
 
-def timed_batch(grader: Grader, submissions, workers) -> tuple[float, list[Evaluation]]:
+def with_warm_kernels(course: Course, on: bool) -> Course:
+    """The course with sandbox.warm_kernels set in course.yml (Dask workers read it from there)."""
+    path = course.root / "course.yml"
+    text = path.read_text()
+    path.write_text(text.replace(f"warm_kernels: {'false' if on else 'true'}", f"warm_kernels: {'true' if on else 'false'}"))
+    course = load_course(course.root)
+    assert course.sandbox.warm_kernels == on
+    return course
+
+
+def timed_batch(course: Course, submissions, workers) -> tuple[float, list[Evaluation]]:
+    """One batch on a grader of its own (its templates start within the batch); the master's values are cached."""
+    grader = Grader(course)
+    grader.master_data()
     evaluations: list[Evaluation] = []
     start = time.perf_counter()
     grader.grade_all(submissions, force=True, workers=workers, progress=evaluations.append)
     return time.perf_counter() - start, evaluations
+
+
+def cell_kinds(course: Course) -> dict[str, str]:
+    """Each code cell of the master by the key the timings use: setup, answer or test."""
+    master = nbformat.read(course.source_notebook, as_version=4)
+    kinds, seen_answer = {}, False
+    for cell in master.cells:
+        if cell.cell_type != "code":
+            continue
+        nbgrader = cell.metadata.get("nbgrader", {})
+        seen_answer = seen_answer or nbgrader.get("solution", False)
+        kind = "test" if nbgrader.get("grade") and not nbgrader.get("solution") else "answer" if nbgrader.get("solution") else "setup" if not seen_answer else "locked"
+        kinds[grade_id(cell) or cell.id] = kind
+    return kinds
+
+
+def breakdown(evaluations: list[Evaluation], kinds: dict[str, str]) -> dict[str, float]:
+    """Medians of where one submission's time goes."""
+    def median(pick) -> float:
+        return statistics.median(pick(e) for e in evaluations)
+
+    def cells(kind: str, e: Evaluation) -> float:
+        return sum(v for k, v in e.timings.items() if k.startswith("cell ") and kinds.get(k[5:]) == kind)
+
+    parts = {
+        "kernel start (sandbox + ipykernel; warm: a fork)": median(lambda e: e.timings["kernel_start"]),
+        "setup cells (imports; warm: ran in the template)": median(lambda e: cells("setup", e)),
+    }
+    for key in ("deep_student", "width_sweep", "quasi_linear_student", "expressivity_demo"):
+        parts[f"  {key}"] = median(lambda e: e.timings.get(f"cell {key}", 0.0))
+    parts.update({
+        "answer cells (the student's work)": median(lambda e: cells("answer", e)),
+        "other locked cells (demos, plots)": median(lambda e: cells("locked", e)),
+        "test cells, judged in the grader": median(lambda e: cells("test", e)),
+        "  test_train_model (first optimizer)": median(lambda e: e.timings.get("cell test_train_model", 0.0)),
+        "all cells": median(lambda e: e.timings["cells"]),
+        "gradebook, graded notebook, feedback": median(lambda e: e.timings["record"]),
+        "end to end": median(lambda e: e.report.seconds + e.timings["record"]),
+    })
+    return parts
 
 
 def main() -> None:
@@ -48,54 +106,55 @@ def main() -> None:
         for index in range(args.copies):
             write_submission(course, f"student{index:03d}", correct)
         submissions = find_submissions(course)
-        grader = Grader(course)
-        start = time.perf_counter()
-        grader.master_data()
-        master_seconds = time.perf_counter() - start
-
-        rows = {}
-        walls = {}
-        for label, workers in [("1 local worker", LocalWorkers(1)), ("2 local workers", LocalWorkers(2))]:
-            walls[label], evaluations = timed_batch(grader, submissions, workers)
-            rows[label] = evaluations
         from distributed import LocalCluster
 
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-            label = "Dask, 2 local workers"
-            walls[label], rows[label] = timed_batch(grader, submissions, DaskWorkers(cluster.scheduler_address))
+        walls: dict[str, float] = {}
+        rows: dict[str, list[Evaluation]] = {}
+        for warm in (False, True):
+            course = with_warm_kernels(course, warm)
+            kind = "warm" if warm else "cold"
+            start = time.perf_counter()
+            Grader(course).master_data()
+            print(f"master's expected values ({kind}, once per master version): {time.perf_counter() - start:.1f} s")
+            for label, workers in [(f"{kind}, 1 local worker", LocalWorkers(1)), (f"{kind}, 2 local workers", LocalWorkers(2))]:
+                walls[label], rows[label] = timed_batch(course, submissions, workers)
+            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+                label = f"{kind}, Dask, 2 local workers"
+                walls[label], rows[label] = timed_batch(course, submissions, DaskWorkers(cluster.scheduler_address))
 
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
         start = time.perf_counter()
         subprocess.run(["nbgrader", "autograde", course.assignment_id, "--force"], cwd=course.root, env=env,
                        check=True, capture_output=True)
-        walls["plain nbgrader autograde"] = time.perf_counter() - start
+        walls[NBGRADER] = time.perf_counter() - start
 
         n = len(submissions)
-        print(f"{n} copies of a correct submission; {grader.launcher.description}")
-        print(f"master's expected values (once per master version): {master_seconds:.1f} s\n")
-        print(f"{'configuration':28} {'wall s':>7} {'s/submission':>13} {'per minute':>11} {'median one':>11}")
+        print(f"\n{n} copies of a correct submission; {Grader(course).launcher.description}\n")
+        print(f"{'configuration':32} {'wall s':>7} {'s/submission':>13} {'per minute':>11} {'median one':>11} {'vs nbgrader':>12}")
         for label, wall in walls.items():
-            one = statistics.median(e.report.seconds for e in rows[label]) if label in rows else float("nan")
-            print(f"{label:28} {wall:7.1f} {wall / n:13.2f} {n / wall * 60:11.1f} {one:10.1f}s")
-        base = walls["1 local worker"]
-        print(f"\n2 local workers vs 1:              {base / walls['2 local workers']:.2f}x throughput")
-        print(f"Dask 2 workers vs 1 local worker:  {base / walls['Dask, 2 local workers']:.2f}x")
-        print(f"2 local workers vs plain nbgrader: {walls['plain nbgrader autograde'] / walls['2 local workers']:.2f}x")
-        print(f"1 local worker vs plain nbgrader:  {walls['plain nbgrader autograde'] / base:.2f}x")
+            one = statistics.median(e.report.seconds + e.timings["record"] for e in rows[label]) if label in rows else float("nan")
+            print(f"{label:32} {wall:7.1f} {wall / n:13.2f} {n / wall * 60:11.1f} {one:10.2f}s {walls[NBGRADER] / wall:11.2f}x")
+        print()
+        for kind in ("cold", "warm"):
+            one, two, dask = (walls[f"{kind}, {w}"] for w in ("1 local worker", "2 local workers", "Dask, 2 local workers"))
+            print(f"{kind}: 2 local workers vs 1: {one / two:.2f}x; Dask 2 workers vs 2 local workers: {two / dask:.2f}x; "
+                  f"2 local workers vs plain nbgrader: {walls[NBGRADER] / two:.2f}x")
+        print(f"warm vs cold, 2 local workers: {walls['cold, 2 local workers'] / walls['warm, 2 local workers']:.2f}x")
+        warm_kernels = sum(bool(e.timings.get("warm")) for label in rows if label.startswith("warm") for e in rows[label])
+        print(f"warm batches: {warm_kernels} of {3 * n} submissions ran on a forked kernel")
+        for label in (label for label in rows if label.startswith("warm")):
+            starts = [e.timings["template_start"] for e in rows[label] if e.timings.get("template_start", 0) > 0.5]
+            print(f"  {label}: {len(starts)} templates started within the batch, "
+                  f"{sum(starts):.1f} s in all (part of the first submission of each worker)")
         scores = {e.report.score for label in rows for e in rows[label]}
         print(f"scores seen: {sorted(scores)} (all configurations must agree)")
 
-        print("\nWhere one submission's time goes (medians, 1 local worker):")
-        evaluations = rows["1 local worker"]
-        parts = {
-            "kernel start (sandbox + ipykernel)": [e.timings["kernel_start"] for e in evaluations],
-            "first cell (imports: torch, numpy, matplotlib)": [e.timings["imports"] for e in evaluations],
-            "all cells, imports included": [e.timings["cells"] for e in evaluations],
-            "gradebook, graded notebook, feedback": [e.timings["record"] for e in evaluations],
-            "end to end": [e.report.seconds + e.timings["record"] for e in evaluations],
-        }
-        for label, values in parts.items():
-            print(f"  {label:48} {statistics.median(values):6.2f} s")
+        kinds = cell_kinds(course)
+        cold, warm = breakdown(rows["cold, 1 local worker"], kinds), breakdown(rows["warm, 1 local worker"], kinds)
+        print("\nWhere one submission's time goes (medians, 1 local worker, seconds):")
+        print(f"  {'':52} {'cold':>6} {'warm':>6}")
+        for label in cold:
+            print(f"  {label:52} {cold[label]:6.2f} {warm[label]:6.2f}")
 
 
 if __name__ == "__main__":

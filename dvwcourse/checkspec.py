@@ -45,13 +45,18 @@ class TestCell:
 
 def library_sources(nb: nbformat.NotebookNode) -> list[str]:
     """The locked code cells before the first answer cell: the course's trusted helpers."""
-    sources = []
-    for cell in nb.cells:
+    return [nb.cells[index].source for index in library_indexes(nb)]
+
+
+def library_indexes(nb: nbformat.NotebookNode) -> list[int]:
+    """Where the library cells are in `nb`."""
+    indexes = []
+    for index, cell in enumerate(nb.cells):
         if is_solution(cell):
             break
         if cell.cell_type == "code" and is_locked(cell) and not is_grade(cell):
-            sources.append(cell.source)
-    return sources
+            indexes.append(index)
+    return indexes
 
 
 def names_assigned(tree: ast.AST) -> set[str]:

@@ -80,7 +80,7 @@ def _plots(reports: list[GradeReport], rates: list[CheckRate], max_score: float)
 
 
 def write_class_report(course: Course, reports: list[GradeReport], path: Path, isolation: str) -> Path:
-    """One self-contained HTML page on the batch: summary, how kernels were isolated, score and time plots,
+    """One self-contained HTML page on the batch: summary, how kernels were sandboxed, score and time plots,
     every check's pass rate, and the submissions a person should look at. Written whole or not at all."""
     rates = check_rates(reports)
     max_score = max((r.max_score for r in reports), default=0.0)

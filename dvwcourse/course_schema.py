@@ -45,6 +45,7 @@ class SandboxSection(Section):
     max_file_bytes: Bytes = 100_000_000
     scratch_tmpfs_bytes: Bytes = 200_000_000
     work_folder_bytes: Bytes = 200_000_000
+    warm_kernels: bool = True  # fork each kernel from a per-slot template that ran the setup cells
 
     @model_validator(mode="after")
     def unsandboxed_needs_consent(self) -> SandboxSection:

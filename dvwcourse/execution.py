@@ -13,9 +13,11 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import nbformat
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
@@ -66,7 +68,30 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     unrun: list[str] = field(default_factory=list)  # cells never executed
     kernel_died: bool = False
-    timings: dict[str, float] = field(default_factory=dict)  # kernel start, first cell (imports), all cells
+    timings: dict[str, float] = field(default_factory=dict)  # kernel start, first cell (imports), all cells, "cell <id>" each
+
+
+class PromptClient(AsyncKernelClient):
+    """A client that is ready once the kernel answers kernel_info on shell and IOPub. jupyter_client waits
+    0.2 s for IOPub before asking again (its subscription often misses the first answer) and then idles
+    0.2 s more draining IOPub, which nbclient needs not: it matches every message to its request."""
+
+    async def wait_for_ready(self, timeout: float | None = None) -> None:  # type: ignore[override]
+        deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
+        while True:
+            self.kernel_info()
+            try:
+                reply = await self.shell_channel.get_msg(timeout=1)
+                if reply["msg_type"] == "kernel_info_reply":
+                    await self.iopub_channel.get_msg(timeout=0.05)  # IOPub is connected too (else ask again)
+                    self._handle_kernel_info_reply(reply)
+                    return
+            except Empty:
+                pass
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout} s")
 
 
 class LaunchedKernelManager(AsyncKernelManager):
@@ -74,6 +99,7 @@ class LaunchedKernelManager(AsyncKernelManager):
 
     def __init__(self, argv: list[str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.client_factory = PromptClient
         self._spec = KernelSpec(argv=argv, display_name="grading", language="python", interrupt_mode="message")
 
     @property
@@ -167,13 +193,19 @@ def prepare_scratch(scratch: Path, files: list[Path]) -> None:
         os.chmod(path, 0o777 if path.is_dir() else 0o666)
 
 
-async def _run(nb: nbformat.NotebookNode, testing: Testing | None, launcher: KernelLauncher, env: dict[str, str], scratch: Path) -> RunResult:
-    settings = launcher.settings
-    result = RunResult()
-    km = LaunchedKernelManager(
+def cold_kernel_manager(launcher: KernelLauncher, scratch: Path) -> AsyncKernelManager:
+    """A manager that starts a fresh kernel in the sandbox, talking over IPC sockets in `scratch`."""
+    return LaunchedKernelManager(
         launcher.command(KERNEL_ARGV, scratch),
         transport="ipc", ip=str(scratch / "kernel"), connection_file=str(scratch / "kernel.json"),
     )
+
+
+async def run_in_kernel(nb: nbformat.NotebookNode, testing: Testing | None, settings: SandboxSettings, km: AsyncKernelManager,
+                        env: dict[str, str], scratch: Path, preloaded: dict[int, list[Any]] | None = None) -> RunResult:
+    """Run `nb` in the kernel `km` starts. The code cells at the indexes of `preloaded` already ran there
+    (a warm kernel's setup cells): they get those outputs and are not run again."""
+    result = RunResult()
     client = LimitedClient(
         nb, settings.max_output_bytes_per_cell, km=km, timeout=settings.cell_seconds, allow_errors=True,
         interrupt_on_timeout=True, startup_timeout=60, shutdown_kernel="immediate", record_timing=False,
@@ -182,7 +214,7 @@ async def _run(nb: nbformat.NotebookNode, testing: Testing | None, launcher: Ker
     )
     deadline = time.monotonic() + settings.notebook_seconds
     try:
-        await _run_cells(client, nb, testing, result, deadline, scratch, settings, kernel_process_env(env, scratch))
+        await _run_cells(client, nb, testing, result, deadline, scratch, settings, kernel_process_env(env, scratch), preloaded or {})
     finally:
         atexit.unregister(client._cleanup_kernel)  # the kernel is already shut down: nothing left for exit
     if deadline - time.monotonic() <= 1 and result.unrun and not result.kernel_died:
@@ -192,7 +224,7 @@ async def _run(nb: nbformat.NotebookNode, testing: Testing | None, launcher: Ker
 
 async def _run_cells(
     client: LimitedClient, nb: nbformat.NotebookNode, testing: Testing | None, result: RunResult, deadline: float, scratch: Path,
-    settings: SandboxSettings, env: dict[str, str],
+    settings: SandboxSettings, env: dict[str, str], preloaded: dict[int, list[Any]],
 ) -> None:
     started = time.perf_counter()
     # env replaces (not extends) the grader's environment: nothing of it leaks into the kernel.
@@ -202,7 +234,7 @@ async def _run_cells(
         cells_started = time.perf_counter()
         exchange = Exchange(exchange_folder(scratch)) if testing else None
         try:
-            await _run_all(client, nb, testing, exchange, result, deadline, settings)
+            await _run_all(client, nb, testing, exchange, result, deadline, settings, preloaded)
         finally:
             if exchange:
                 exchange.close()
@@ -215,14 +247,20 @@ async def _run_cells(
 
 
 async def _run_all(client: LimitedClient, nb: nbformat.NotebookNode, testing: Testing | None, exchange: Exchange | None,
-                   result: RunResult, deadline: float, settings: SandboxSettings) -> None:
-    """Every code cell in order: test cells judged here, the others run in the kernel."""
+                   result: RunResult, deadline: float, settings: SandboxSettings, preloaded: dict[int, list[Any]]) -> None:
+    """Every code cell in order: test cells judged here, preloaded ones given their outputs, the others run in the kernel."""
+    started = time.perf_counter()
     runner = await _start_testing(client, testing, exchange, deadline, settings) if testing else None
+    result.timings["agent"] = time.perf_counter() - started
     stopped: list[str] = []  # answer cells stopped at their time limit since the last test cell
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         key = grade_id(cell) or cell.id
+        if index in preloaded:
+            cell.outputs = [nbformat.from_dict(output) for output in preloaded[index]]
+            result.timings.setdefault("imports", 0.0)  # the warm kernel imported before it was forked
+            continue
         if result.kernel_died or deadline - time.monotonic() <= 1:
             result.unrun.append(key)
             continue
@@ -232,7 +270,8 @@ async def _run_all(client: LimitedClient, nb: nbformat.NotebookNode, testing: Te
             stopped = []
         else:
             await _run_kernel_cell(client, cell, index, key, result, deadline, settings, stopped)
-        result.timings.setdefault("imports", time.perf_counter() - cell_started)  # the first code cell
+        result.timings[f"cell {key}"] = time.perf_counter() - cell_started
+        result.timings.setdefault("imports", result.timings[f"cell {key}"])  # the first code cell
 
 
 async def _start_testing(client: LimitedClient, testing: Testing, exchange: Exchange, deadline: float,
@@ -325,6 +364,7 @@ def run_notebook(
     process against the kernel's values; without, every cell runs in the kernel."""
     with scratch_folder(launcher.settings, launcher.bounded) as scratch:
         prepare_scratch(scratch, list(files))
-        result = asyncio.run(_run(nb, testing or None, launcher, env, scratch))
+        km = cold_kernel_manager(launcher, scratch)
+        result = asyncio.run(run_in_kernel(nb, testing or None, launcher.settings, km, env, scratch))
         result.notes += out_of_space_notes(scratch, nb, launcher)
     return result

@@ -15,6 +15,7 @@ import json
 import tempfile
 import time
 import traceback
+import weakref
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -29,7 +30,7 @@ from .cells import grade_id, is_written_answer
 from .checkspec import library_sources, master_test_cells, module_names
 from .code_version import grading_code_version
 from .diskspace import LowDiskSpace, ensure_free_space
-from .execution import Testing, run_notebook
+from .execution import RunResult, Testing, run_notebook
 from .feedback import write_feedback
 from .gradebook_io import store_scores
 from .inputs import Submission
@@ -40,6 +41,7 @@ from .settings import Course, CourseError, load_course
 from .trusted_tests import strip_magics
 from .uid_lease import leased_uid
 from .workers import GradingJob, SerialWorkers, Workers
+from .warm_kernels import WarmPool
 
 MASTER = "__master__"  # the student name the master's own run draws its hidden inputs for
 REFUSED_UNSANDBOXED = ("refused: this worker cannot run the sandbox (bubblewrap missing or not allowed here) and course.yml "
@@ -68,6 +70,11 @@ class Grader:
         self.state = RerunState(self.state_dir)
         self._master_data: dict[str, int] | None = None
         self.stopped_because: str | None = None  # why grade_all stopped recording, if it did
+        # Warm kernels need a uid of their own: only a kernel that runs unprivileged can be cleaned up after.
+        warm = course.sandbox.warm_kernels and (self.launcher.sandboxed or self.launcher.bounded)
+        self.warm = WarmPool(self.launcher, self.library, self.notebook_env()) if warm else None
+        if self.warm:
+            weakref.finalize(self, self.warm.close)  # templates live as long as their grader (or its process)
 
     def _fingerprint(self) -> str:
         """Changes whenever the master, the settings, the isolation or the grading code change: then everything is regraded."""
@@ -118,8 +125,7 @@ class Grader:
 
     def _run_master(self) -> dict[str, int]:
         nb = copy.deepcopy(self.master)
-        with self._launcher_with_own_uid() as launcher:
-            result = run_notebook(nb, self.testing(MASTER), launcher, self.notebook_env())
+        result = self._run_kernel(nb, self.testing(MASTER), [])
         problems = list(result.notes) + [f"{cell}: {error}" for cell, error in result.errors.items()]
         for verdict in result.verdicts.values():
             problems += [f"{verdict.grade_id}: {c.name}: {c.message}" for c in verdict.checks if not c.passed]
@@ -149,8 +155,15 @@ class Grader:
         """Each kernel under a uid no other kernel on this host has; unsandboxed only if the course allows it."""
         if not self.launcher.sandboxed and self.course.sandbox.required:
             return Evaluation.failed(submission.student, "error", self.max_score, REFUSED_UNSANDBOXED)
-        with self._launcher_with_own_uid() as launcher:
-            return self._evaluate(submission, launcher)
+        return self._evaluate(submission)
+
+    def _run_kernel(self, nb: nbformat.NotebookNode, testing: Testing, files: list[Path]) -> RunResult:
+        """Run `nb` on a warm kernel when the course has them and one can be had, else on a cold one."""
+        result = self.warm.run(nb, testing, files) if self.warm else None
+        if result is None:
+            with self._launcher_with_own_uid() as launcher:
+                result = run_notebook(nb, testing, launcher, self.notebook_env(), files)
+        return result
 
     @contextmanager
     def _launcher_with_own_uid(self) -> Iterator[KernelLauncher]:
@@ -161,13 +174,13 @@ class Grader:
         with leased_uid() as uid:
             yield replace(self.launcher, uid=uid)
 
-    def _evaluate(self, submission: Submission, launcher: KernelLauncher) -> Evaluation:
+    def _evaluate(self, submission: Submission) -> Evaluation:
         master_checks = self.master_data()
         answers = read_answers(submission.notebook, self.answer_ids)
         if answers.unreadable:
             return Evaluation.failed(submission.student, "unreadable", self.max_score, answers.unreadable)
         nb = assemble(self.master, self.template, answers)
-        result = run_notebook(nb, self.testing(submission.student), launcher, self.notebook_env(), submission.files)
+        result = self._run_kernel(nb, self.testing(submission.student), submission.files)
         cells = [result.verdicts[grade_id] for grade_id in self.tests]
         for cell in cells:
             cell.unreached = max(0, master_checks.get(cell.grade_id, 0) - len(cell.checks))

@@ -26,6 +26,7 @@ class SandboxSettings:
     max_file_bytes: int
     scratch_tmpfs_bytes: int  # the kernel's /tmp
     work_folder_bytes: int  # the kernel's working folder, also its HOME
+    warm_kernels: bool  # fork each kernel from a template that ran the setup cells (dvwcourse.warm_kernels)
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ def load_course(root: Path | None = None) -> Course:
             max_file_bytes=sandbox.max_file_bytes,
             scratch_tmpfs_bytes=sandbox.scratch_tmpfs_bytes,
             work_folder_bytes=sandbox.work_folder_bytes,
+            warm_kernels=sandbox.warm_kernels,
         ),
         show_hidden_test_source=settings.feedback.show_hidden_test_source,
         zip_filename_regexp=settings.zip_filename_regexp,

@@ -36,17 +36,23 @@ def lease_folder() -> Path:
     return base / "dvwcourse-uid-leases"
 
 
-def uids_with_processes() -> set[int]:
-    """Real uids of the processes alive on this host (as far as this pid namespace shows)."""
-    uids = set()
+def processes_by_uid() -> dict[int, list[int]]:
+    """Host pids of the processes alive on this host (as far as this pid namespace shows), by real uid."""
+    found: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
                 with open(f"/proc/{entry.name}/status", encoding="ascii", errors="replace") as status:
-                    uids.add(int(next(line for line in status if line.startswith("Uid:")).split()[1]))
+                    uid = int(next(line for line in status if line.startswith("Uid:")).split()[1])
             except (OSError, StopIteration, ValueError):
                 continue  # the process ended while we looked
-    return uids
+            found.setdefault(uid, []).append(int(entry.name))
+    return found
+
+
+def uids_with_processes() -> set[int]:
+    """Real uids of the processes alive on this host."""
+    return set(processes_by_uid())
 
 
 @contextmanager
