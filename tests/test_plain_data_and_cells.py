@@ -15,7 +15,7 @@ from dvwcourse.settings import SandboxSettings
 
 SETTINGS = SandboxSettings(enabled=True, required=True, cell_seconds=10, notebook_seconds=60, memory_bytes=3_000_000_000,
                            max_processes=32, max_output_bytes_per_cell=10_000, max_file_bytes=5_000_000,
-                           scratch_tmpfs_bytes=20_000_000, work_folder_bytes=30_000_000)
+                           scratch_tmpfs_bytes=20_000_000, work_folder_bytes=30_000_000, warm_kernels=False)
 
 
 def cell(source: str, grade_id: str | None = None, **flags) -> nbformat.NotebookNode:
