@@ -39,7 +39,7 @@ from jupyter_client.provisioning import LocalProvisioner
 from .checkspec import library_indexes
 from .execution import KERNEL_ARGV, LaunchedKernelManager, RunResult, Testing, kernel_process_env, prepare_scratch, run_in_kernel
 from .out_of_space import out_of_space_notes
-from .sandbox import KernelLauncher
+from .sandbox import KernelLauncher, python_paths
 from .scratch import exchange_folder, private_tmp, scratch_folder
 from .uid_lease import leased_uid, processes_by_uid
 
@@ -214,10 +214,13 @@ class WarmSlot:
         exchange, tmp = exchange_folder(self.scratch), private_tmp(self.scratch)
         keep = {exchange}
         if tmp.is_dir():  # else bubblewrap's own /tmp, gone with the kernel
-            # The sandbox's /tmp is `tmp`: where the scratch folder lies below /tmp, its mount point is in there.
-            if self.scratch.is_relative_to("/tmp"):
-                parts = self.scratch.relative_to("/tmp").parts
-                keep |= {tmp.joinpath(*parts[:depth]) for depth in range(1, len(parts) + 1)}
+            # The sandbox's /tmp is `tmp`: the mount points of what it binds below /tmp (the scratch folder, a
+            # Python environment in a checkout under /tmp) are in there. Removing one here would unmount it in
+            # the template's sandbox too, so they stay (emptied).
+            for bound in [self.scratch, *map(Path, python_paths())]:
+                if bound.is_relative_to("/tmp"):
+                    parts = bound.relative_to("/tmp").parts
+                    keep |= {tmp.joinpath(*parts[:depth]) for depth in range(1, len(parts) + 1)}
             _empty(tmp, keep)
         _empty(self.scratch, keep)
         _empty(exchange, keep)
