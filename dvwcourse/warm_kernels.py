@@ -217,11 +217,7 @@ class WarmSlot:
             # The sandbox's /tmp is `tmp`: the mount points of what it binds below /tmp (the scratch folder, a
             # Python environment in a checkout under /tmp) are in there. Removing one here would unmount it in
             # the template's sandbox too, so they stay (emptied).
-            for bound in [self.scratch, *map(Path, python_paths())]:
-                if bound.is_relative_to("/tmp"):
-                    parts = bound.relative_to("/tmp").parts
-                    keep |= {tmp.joinpath(*parts[:depth]) for depth in range(1, len(parts) + 1)}
-            _empty(tmp, keep)
+            _empty(tmp, keep | mount_points_below_tmp(tmp, [self.scratch, *map(Path, python_paths())]))
         _empty(self.scratch, keep)
         _empty(exchange, keep)
         prepare_scratch(self.scratch, [])
@@ -241,6 +237,16 @@ class WarmSlot:
                     pass
             time.sleep(0.02)
         self._process.wait()
+
+
+def mount_points_below_tmp(tmp: Path, bound: list[Path]) -> set[Path]:
+    """The folders in `tmp` (a sandbox's /tmp, seen from outside) that the sandbox's bind mounts of `bound` need."""
+    points = set()
+    for path in bound:
+        if path.is_relative_to("/tmp"):
+            parts = path.relative_to("/tmp").parts
+            points |= {tmp.joinpath(*parts[:depth]) for depth in range(1, len(parts) + 1)}
+    return points
 
 
 def _empty(folder: Path, keep: set[Path]) -> None:

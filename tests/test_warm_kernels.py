@@ -26,7 +26,7 @@ from dvwcourse.samples import fill_answers, sample_answers
 from dvwcourse.sandbox import bubblewrap_works
 from dvwcourse.settings import load_course
 from dvwcourse.uid_lease import leased_uid, processes_by_uid
-from dvwcourse.warm_kernels import WarmPool, _empty
+from dvwcourse.warm_kernels import WarmPool, _empty, mount_points_below_tmp
 from dvwcourse.workers import LocalWorkers
 
 needs_sandbox = pytest.mark.skipif(not bubblewrap_works(), reason="warm kernels are tested in the bubblewrap sandbox")
@@ -91,6 +91,12 @@ def test_wiping_keeps_only_the_sandboxes_mount_points(tmp_path):
     _empty(tmp, {tmp / "mounted"})
     assert [p.name for p in tmp.iterdir()] == ["mounted"] and not any((tmp / "mounted").iterdir())
     assert Path("/etc/passwd").exists()
+
+
+def test_the_mount_points_below_tmp_are_every_folder_down_to_each_bound_path(tmp_path):
+    tmp = tmp_path / "private-tmp"
+    bound = [Path("/tmp/dvw-scratch-1"), Path("/tmp/ci/clone/.venv"), Path("/usr"), Path("/work/.venv")]
+    assert mount_points_below_tmp(tmp, bound) == {tmp / "dvw-scratch-1", tmp / "ci", tmp / "ci" / "clone", tmp / "ci" / "clone" / ".venv"}
 
 
 def test_warm_kernels_are_a_course_setting(tmp_path):
@@ -282,7 +288,7 @@ def test_warm_and_cold_grading_judge_the_corpus_alike(graded_corpus):
     assert cold.warm is None
     cold.use_master_data(grader.master_data())
     submissions = find_submissions(course, course.root / "incoming")
-    cold_reports = {e.report.student: e.report for e in LocalWorkers(2).evaluate(cold, submissions)}
+    cold_reports = {e.report.student: e.report for e in LocalWorkers(2).evaluate(cold.job(), submissions)}
 
     def judged(report):
         # Per check: its name, verdict and message. A cell's error text may differ where a submission broke the
