@@ -5,6 +5,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -18,22 +19,36 @@ from conftest import copy_course, write_corpus
 from dvwcourse.cells import raw_grade_id
 from dvwcourse.nbgrader_api import open_gradebook
 from dvwcourse.release import build_release
+from dvwcourse.safe_grading import Grader
 from dvwcourse.samples import sample_answers
 from dvwcourse.scratch import remove_leftovers
-from dvwcourse.settings import Course
+from dvwcourse.settings import Course, load_course
 
 pytestmark = pytest.mark.integration
 
 SCORES = {"correct": 24, "blank": 0, "mistake_make_data": 22, "mistake_train_model": 21}
 
 
-def course_with(tmp_path: Path, names: list[str]) -> tuple[Course, Path]:
-    (tmp_path / "course").mkdir()
-    course = copy_course(tmp_path / "course")
+@pytest.fixture(scope="module")
+def released_course(tmp_path_factory) -> Course:
+    """A course with its release built and the master's own run cached, which every drill copies (the drills
+    are about grading runs, not about building a course)."""
+    course = copy_course(tmp_path_factory.mktemp("released"))
     build_release(course)
-    incoming = course.root / "incoming"
-    write_corpus(course, incoming, names)
-    return course, incoming
+    Grader(course).master_data()
+    return course
+
+
+@pytest.fixture
+def course_with(released_course, tmp_path):
+    """A fresh copy of the released course with the corpus cases `names` in its incoming/ folder."""
+    def make(names: list[str]) -> tuple[Course, Path]:
+        shutil.copytree(released_course.root, tmp_path / "course")
+        course = load_course(tmp_path / "course")
+        incoming = course.root / "incoming"
+        write_corpus(course, incoming, names)
+        return course, incoming
+    return make
 
 
 def grade_command(course: Course, *args: str) -> list[str]:
@@ -76,8 +91,8 @@ def assert_all_gone(scratch_root, why: str) -> None:
     assert not processes_naming(str(scratch_root)), why
 
 
-def test_a_plain_rerun_retries_a_submission_that_failed_for_an_environment_error(tmp_path):
-    course, incoming = course_with(tmp_path, ["correct"])
+def test_a_plain_rerun_retries_a_submission_that_failed_for_an_environment_error(course_with, tmp_path):
+    course, incoming = course_with(["correct"])
     broken = tmp_path / "broken-bin"
     broken.mkdir()
     (broken / "bwrap").write_text("#!/bin/sh\necho 'bwrap: creating new namespace failed: Operation not permitted' >&2\nexit 1\n")
@@ -95,9 +110,9 @@ def test_a_plain_rerun_retries_a_submission_that_failed_for_an_environment_error
         assert gradebook.find_submission(course.assignment_id, "correct").score == 24
 
 
-def test_a_second_batch_on_the_same_course_stops_at_once_and_neither_corrupts_the_gradebook(tmp_path):
+def test_a_second_batch_on_the_same_course_stops_at_once_and_neither_corrupts_the_gradebook(course_with, tmp_path):
     names = ["correct", "blank", "mistake_make_data"]
-    course, incoming = course_with(tmp_path, names)
+    course, incoming = course_with(names)
     first = subprocess.Popen(grade_command(course, str(incoming), "--workers", "1"), cwd=course.root,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -123,8 +138,8 @@ def test_a_second_batch_on_the_same_course_stops_at_once_and_neither_corrupts_th
     assert connection.execute("SELECT count(*) FROM submitted_assignment").fetchone() == (len(names),)
 
 
-def test_a_batch_killed_mid_way_then_rerun_grades_every_submission_exactly_once(tmp_path):
-    course, incoming = course_with(tmp_path, list(SCORES))
+def test_a_batch_killed_mid_way_then_rerun_grades_every_submission_exactly_once(course_with, tmp_path):
+    course, incoming = course_with(list(SCORES))
     scratch_root = tmp_path / "tmp"  # the grader's temp folder: its kernels' command lines name it
     scratch_root.mkdir()
     env = {**os.environ, "TMPDIR": str(scratch_root)}
@@ -166,8 +181,8 @@ def test_a_batch_killed_mid_way_then_rerun_grades_every_submission_exactly_once(
     assert csv_scores == book_scores == feedback_scores == SCORES
 
 
-def test_manual_grades_survive_a_forced_regrade_and_a_changed_code_answer(tmp_path):
-    course, incoming = course_with(tmp_path, ["correct"])
+def test_manual_grades_survive_a_forced_regrade_and_a_changed_code_answer(course_with, tmp_path):
+    course, incoming = course_with(["correct"])
     assert grade(course, str(incoming)).returncode == 0
     cell, score, comment = "discussion_zero_loss", 1.5, "Right idea; say why a wide enough net can reach zero loss."
     with open_gradebook(course) as gradebook:  # as formgrader saves a grader's work
@@ -215,7 +230,9 @@ def test_an_unsandboxed_kernel_dies_with_its_killed_grader_too(course_copy, tmp_
     grader = subprocess.Popen([sys.executable, "-c", UNSANDBOXED_KERNEL, str(course_copy.root)], env={**os.environ, "TMPDIR": str(scratch_root)})
     try:
         deadline = time.monotonic() + 120
-        while not processes_naming(str(scratch_root)):
+        # Until setpriv has exec'd the kernel, its parent-death signal may not be set yet: wait for the kernel itself.
+        while not [p for p in processes_naming(str(scratch_root)) if p.split(": ", 1)[1].startswith(sys.executable)
+                   and "ipykernel_launcher" in p]:
             assert grader.poll() is None and time.monotonic() < deadline, "the kernel never started"
             time.sleep(0.1)
         grader.send_signal(signal.SIGKILL)
