@@ -121,3 +121,11 @@ def graded_corpus(tmp_path_factory):
     return course, grader, reports
 
 
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """With pytest-xdist (`--dist loadgroup`, as bin/test runs it): a module's tests stay on one worker, so
+    its module fixtures are built once; every test of the graded corpus shares the worker that grades it."""
+    for item in items:
+        group = "graded_corpus" if "graded_corpus" in item.fixturenames else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
