@@ -10,6 +10,7 @@ Run: .venv/bin/python bench/grading_throughput.py [--copies N]
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -31,6 +32,31 @@ from dvwcourse.workers import DaskWorkers, LocalWorkers
 
 REPO = Path(__file__).resolve().parents[1]
 NBGRADER = "plain nbgrader autograde"
+EXPERIMENTS = ("deep_student", "width_sweep", "quasi_linear_student")
+
+# The master's code cells (test cells left out) in a plain Python process: no kernel, no sandbox, no grader.
+PLAIN_RUN = """
+import json, sys, time
+import nbformat
+from dvwcourse.cells import grade_id, is_test_cell
+from dvwcourse.trusted_tests import strip_magics
+timings, namespace = {}, {}
+for cell in nbformat.read(sys.argv[1], as_version=4).cells:
+    if cell.cell_type == "code" and not is_test_cell(cell):
+        start = time.perf_counter()
+        exec(compile(strip_magics(cell.source), grade_id(cell) or cell.id, "exec"), namespace)
+        timings[grade_id(cell) or cell.id] = time.perf_counter() - start
+print(json.dumps(timings))
+"""
+
+
+def experiments_in_a_plain_process(course: Course) -> dict[str, float]:
+    """Seconds of each experiment cell of the master at the grading budget, in a plain single-threaded process:
+    the floor that no kernel or sandbox can go below (the median of three runs)."""
+    env = {**os.environ, **course.grading_env, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    runs = [json.loads(subprocess.run([sys.executable, "-c", PLAIN_RUN, str(course.source_notebook)], env=env, check=True,
+                                      capture_output=True, text=True).stdout.splitlines()[-1]) for _ in range(3)]
+    return {key: statistics.median(run[key] for run in runs) for key in EXPERIMENTS}
 
 
 def with_warm_kernels(course: Course, on: bool) -> Course:
@@ -79,7 +105,7 @@ def breakdown(evaluations: list[Evaluation], kinds: dict[str, str]) -> dict[str,
         "kernel start (sandbox + ipykernel; warm: a fork)": median(lambda e: e.timings["kernel_start"]),
         "setup cells (imports; warm: ran in the template)": median(lambda e: cells("setup", e)),
     }
-    for key in ("deep_student", "width_sweep", "quasi_linear_student", "expressivity_demo"):
+    for key in (*EXPERIMENTS, "expressivity_demo"):
         parts[f"  {key}"] = median(lambda e: e.timings.get(f"cell {key}", 0.0))
     parts.update({
         "answer cells (the student's work)": median(lambda e: cells("answer", e)),
@@ -155,6 +181,12 @@ def main() -> None:
         print(f"  {'':52} {'cold':>6} {'warm':>6}")
         for label in cold:
             print(f"  {label:52} {cold[label]:6.2f} {warm[label]:6.2f}")
+        plain = experiments_in_a_plain_process(course)
+        print(f"\nThe experiments at the grading budget ({course.grading_env}) in a plain single-threaded process, no kernel"
+              " (the floor for the answer cells; medians of 3 runs, seconds):")
+        for key, seconds in plain.items():
+            print(f"  {key:52} {seconds:6.2f}")
+        print(f"  {'all three':52} {sum(plain.values()):6.2f}")
 
 
 if __name__ == "__main__":

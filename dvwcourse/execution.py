@@ -195,10 +195,21 @@ def prepare_scratch(scratch: Path, files: list[Path]) -> None:
 
 def cold_kernel_manager(launcher: KernelLauncher, scratch: Path) -> AsyncKernelManager:
     """A manager that starts a fresh kernel in the sandbox, talking over IPC sockets in `scratch`."""
-    return LaunchedKernelManager(
-        launcher.command(KERNEL_ARGV, scratch),
-        transport="ipc", ip=str(scratch / "kernel"), connection_file=str(scratch / "kernel.json"),
-    )
+    return LaunchedKernelManager(launcher.command(KERNEL_ARGV, scratch), **ipc_connection(scratch))
+
+
+# A Unix socket's path holds at most 107 bytes; jupyter_client appends "-<channel number>" to `ip`.
+MAX_SOCKET_PATH = 107
+
+
+def ipc_connection(scratch: Path) -> dict[str, str]:
+    """How a manager and its kernel connect: IPC sockets in `scratch`, which the sandbox binds. Refuses, with a
+    clear reason, a scratch path too long for a Unix socket (zmq would fail half-way through the kernel's start)."""
+    base = str(scratch / "kernel")
+    if len(os.fsencode(base)) + 3 > MAX_SOCKET_PATH:
+        raise RuntimeError(f"{scratch}: the grader's temporary folder is too deep for the kernel's sockets ({len(base) + 3} "
+                           f"characters, Unix sockets allow {MAX_SOCKET_PATH}): set TMPDIR to a shorter folder")
+    return {"transport": "ipc", "ip": base, "connection_file": str(scratch / "kernel.json")}
 
 
 async def run_in_kernel(nb: nbformat.NotebookNode, testing: Testing | None, settings: SandboxSettings, km: AsyncKernelManager,
@@ -217,9 +228,26 @@ async def run_in_kernel(nb: nbformat.NotebookNode, testing: Testing | None, sett
         await _run_cells(client, nb, testing, result, deadline, scratch, settings, kernel_process_env(env, scratch), preloaded or {})
     finally:
         atexit.unregister(client._cleanup_kernel)  # the kernel is already shut down: nothing left for exit
+        await release_kernel(km, client.kc)
     if deadline - time.monotonic() <= 1 and result.unrun and not result.kernel_died:
         result.notes.append(f"The notebook ran out of its {settings.notebook_seconds} s; {len(result.unrun)} cells were not run.")
     return result
+
+
+async def release_kernel(km: AsyncKernelManager, kc: Any) -> None:
+    """What a kernel start or shutdown that failed half-way leaves behind (nbclient cleans up only after a
+    complete start): the kernel's process, and the zmq contexts of its manager and client. A context left to the
+    garbage collector in one cycle with its open sockets blocks its finalizer forever (pyzmq #1512): a grading
+    process hung that way, in record(), after a kernel start failed."""
+    if km.has_kernel and km.provisioner is not None:  # killed, not asked: the control socket may be what failed
+        await km.provisioner.kill()
+        await km.provisioner.wait()
+    if kc is not None:
+        kc.stop_channels()
+        if not kc.context.closed:
+            kc.context.destroy(linger=0)
+    if km.trait_has_value("context") and not km.context.closed:
+        km.context.destroy(linger=0)
 
 
 async def _run_cells(

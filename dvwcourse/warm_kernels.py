@@ -37,7 +37,8 @@ from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning import LocalProvisioner
 
 from .checkspec import library_indexes
-from .execution import KERNEL_ARGV, LaunchedKernelManager, RunResult, Testing, kernel_process_env, prepare_scratch, run_in_kernel
+from .execution import (KERNEL_ARGV, LaunchedKernelManager, RunResult, Testing, ipc_connection, kernel_process_env, prepare_scratch,
+                        run_in_kernel)
 from .out_of_space import out_of_space_notes
 from .sandbox import KernelLauncher, python_paths
 from .scratch import exchange_folder, private_tmp, scratch_folder
@@ -285,7 +286,7 @@ class WarmPool:
         template_start = time.perf_counter() - started  # 0 for a slot that was waiting
         try:
             prepare_scratch(slot.scratch, files)
-            km = ForkedKernelManager(slot, transport="ipc", ip=str(slot.scratch / "kernel"), connection_file=str(slot.scratch / "kernel.json"))
+            km = ForkedKernelManager(slot, **ipc_connection(slot.scratch))
             preloaded = dict(zip(indexes, slot.outputs))
             try:
                 result = asyncio.run(run_in_kernel(nb, testing, self.launcher.settings, km, self.env, slot.scratch, preloaded))

@@ -1,7 +1,10 @@
 """Shared fixtures: the course, throwaway copies of it, and the master's code run in-process."""
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import matplotlib
 import nbformat
@@ -32,6 +35,15 @@ def course() -> Course:
 def copy_course(destination: Path) -> Course:
     """A copy of this repository's course inputs, to grade in without side effects."""
     return copy_inputs(load_course(REPO), destination)
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A temporary folder with a short path, for TMPDIR: kernels' sockets live below it, a Unix socket's path
+    holds 107 bytes, and pytest-xdist's tmp_path is deep."""
+    folder = Path(tempfile.mkdtemp(prefix="dvw-t-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -123,6 +135,7 @@ def graded_corpus(tmp_path_factory):
 
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items) -> None:
     """With pytest-xdist (`--dist loadgroup`, as bin/test runs it): a module's tests stay on one worker, so
     its module fixtures are built once; every test of the graded corpus shares the worker that grades it."""

@@ -138,10 +138,9 @@ def test_a_second_batch_on_the_same_course_stops_at_once_and_neither_corrupts_th
     assert connection.execute("SELECT count(*) FROM submitted_assignment").fetchone() == (len(names),)
 
 
-def test_a_batch_killed_mid_way_then_rerun_grades_every_submission_exactly_once(course_with, tmp_path):
+def test_a_batch_killed_mid_way_then_rerun_grades_every_submission_exactly_once(course_with, tmp_path, short_tmp):
     course, incoming = course_with(list(SCORES))
-    scratch_root = tmp_path / "tmp"  # the grader's temp folder: its kernels' command lines name it
-    scratch_root.mkdir()
+    scratch_root = short_tmp  # the grader's temp folder: its kernels' command lines name it
     env = {**os.environ, "TMPDIR": str(scratch_root)}
     with (tmp_path / "first.out").open("w") as out:
         first = subprocess.Popen(grade_command(course, str(incoming), "--workers", "1"), cwd=course.root, env=env,
@@ -224,9 +223,8 @@ run_notebook(nb, {}, KernelLauncher(load_course(Path(sys.argv[1])).sandbox, sand
 """
 
 
-def test_an_unsandboxed_kernel_dies_with_its_killed_grader_too(course_copy, tmp_path):
-    scratch_root = tmp_path / "tmp"
-    scratch_root.mkdir()
+def test_an_unsandboxed_kernel_dies_with_its_killed_grader_too(course_copy, short_tmp):
+    scratch_root = short_tmp
     grader = subprocess.Popen([sys.executable, "-c", UNSANDBOXED_KERNEL, str(course_copy.root)], env={**os.environ, "TMPDIR": str(scratch_root)})
     try:
         deadline = time.monotonic() + 120

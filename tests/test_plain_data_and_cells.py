@@ -9,6 +9,7 @@ import pytest
 
 from dvwcourse import cells
 from dvwcourse.assemble import Answers, assemble, read_answers
+from dvwcourse.execution import MAX_SOCKET_PATH, ipc_connection
 from dvwcourse.records import CellVerdict, CheckSite, CheckVerdict, Evaluation, GradeReport
 from dvwcourse.sandbox import KernelLauncher
 from dvwcourse.settings import SandboxSettings
@@ -144,3 +145,11 @@ def test_without_bubblewrap_the_kernel_is_confined_by_a_mount_namespace_and_dies
 def test_without_root_only_the_resource_limits_remain(tmp_path):
     command = KernelLauncher(SETTINGS, sandboxed=False, bounded=False).command(["python"], tmp_path / "s")
     assert command == ["prlimit", "--as=3000000000", "--fsize=5000000", "--core=0", "--", "setpriv", "--pdeathsig", "KILL", "--", "python"]
+
+
+def test_a_scratch_folder_too_deep_for_the_kernels_sockets_is_refused_with_its_reason(tmp_path):
+    fits = tmp_path / ("s" * (MAX_SOCKET_PATH - len(str(tmp_path)) - 12))
+    assert ipc_connection(fits) == {"transport": "ipc", "ip": f"{fits}/kernel", "connection_file": f"{fits}/kernel.json"}
+    too_deep = tmp_path / ("s" * (MAX_SOCKET_PATH - len(str(tmp_path)) - 10))
+    with pytest.raises(RuntimeError, match=r"too deep for the kernel's sockets \(108 characters, Unix sockets allow 107\): set TMPDIR"):
+        ipc_connection(too_deep)

@@ -1,6 +1,8 @@
 """The grading sandbox: no network, nothing of the course visible, nothing writable but scratch."""
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 import os
 import socket
@@ -9,9 +11,12 @@ from dataclasses import replace
 
 import nbformat
 import pytest
+import zmq
 
-from dvwcourse.execution import run_notebook
+from dvwcourse.execution import (KERNEL_ARGV, MAX_SOCKET_PATH, LaunchedKernelManager, ipc_connection, prepare_scratch, run_in_kernel,
+                                 run_notebook)
 from dvwcourse.sandbox import KernelLauncher, make_launcher
+from dvwcourse.scratch import scratch_folder
 
 pytestmark = pytest.mark.integration  # starts kernels
 
@@ -89,3 +94,24 @@ def test_without_bubblewrap_the_same_probe_shows_what_is_exposed(course_copy, li
     # ...but, as an unprivileged user, writes nothing but its scratch folder (its HOME) and that /tmp.
     (writable,) = [target for target, done in found["writable"].items() if done]
     assert not writable.startswith(("/usr", "/etc", str(course.root))) and found["uid"] != 0
+
+
+def open_zmq_contexts() -> set[int]:
+    gc.collect()
+    return {id(o) for o in gc.get_objects() if isinstance(o, zmq.Context) and not o.closed}
+
+
+def test_a_kernel_start_that_fails_half_way_leaves_no_kernel_and_no_open_zmq_context(course):
+    """A context collected with its open sockets hangs its finalizer: every context of a failed start is closed at once."""
+    launcher = make_launcher(course.sandbox)
+    before = open_zmq_contexts()
+    with scratch_folder(launcher.settings, launcher.bounded) as scratch:
+        prepare_scratch(scratch, [])
+        # Too deep for a Unix socket: the manager's first connect fails after the kernel's process started.
+        deep = {**ipc_connection(scratch), "ip": str(scratch / ("k" * MAX_SOCKET_PATH))}
+        km = LaunchedKernelManager(launcher.command(KERNEL_ARGV, scratch), **deep)
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1", id="one")])
+        with pytest.raises(zmq.ZMQError):
+            asyncio.run(run_in_kernel(nb, None, launcher.settings, km, {}, scratch))
+        assert not km.has_kernel and km.context.closed
+    assert open_zmq_contexts() <= before

@@ -16,6 +16,7 @@ import pytest
 
 from conftest import copy_course, tighten_limits
 from corpus import CASES
+from dvwcourse.assemble import answer_ids, read_answers
 from dvwcourse.checkspec import library_indexes, library_sources
 from dvwcourse.execution import run_notebook
 from dvwcourse.fork_server import shell_magics
@@ -281,13 +282,21 @@ def test_killing_the_template_mid_batch_loses_nothing(warm_course, tmp_path):
 @pytest.mark.integration
 @needs_sandbox
 def test_warm_and_cold_grading_judge_the_corpus_alike(graded_corpus):
-    """graded_corpus grades warm (the default); here the same submissions are judged on cold kernels (not recorded)."""
+    """graded_corpus grades warm (the default); here its submissions are judged on cold kernels (not recorded),
+    one per distinct set of answers: the grader runs nothing else of a file, so cases that differ only in their
+    test cells, metadata or kernelspec run the same code."""
     course, grader, warm_reports = graded_corpus
     assert grader.warm is not None and not grader.warm.unavailable
     cold = Grader(replace(course, sandbox=replace(course.sandbox, warm_kernels=False)))
     assert cold.warm is None
     cold.use_master_data(grader.master_data())
-    submissions = find_submissions(course, course.root / "incoming")
+    ids = answer_ids(grader.master)
+    distinct = {}
+    for submission in find_submissions(course, course.root / "incoming"):
+        answers = read_answers(submission.notebook, ids)
+        distinct.setdefault(json.dumps([sorted(answers.cells.items()), answers.unreadable]), submission)
+    submissions = list(distinct.values())
+    assert len(submissions) > len(CASES) * 3 // 4
     cold_reports = {e.report.student: e.report for e in LocalWorkers(2).evaluate(cold.job(), submissions)}
 
     def judged(report):
