@@ -34,15 +34,16 @@ REPO = Path(__file__).resolve().parents[1]
 NBGRADER = "plain nbgrader autograde"
 EXPERIMENTS = ("deep_student", "width_sweep", "quasi_linear_student")
 
-# The master's code cells (test cells left out) in a plain Python process: no kernel, no sandbox, no grader.
+# The master's code cells, all of them in order (the random streams as in a kernel), in a plain Python process:
+# no kernel, no sandbox, no grader.
 PLAIN_RUN = """
 import json, sys, time
 import nbformat
-from dvwcourse.cells import grade_id, is_test_cell
+from dvwcourse.cells import grade_id
 from dvwcourse.trusted_tests import strip_magics
 timings, namespace = {}, {}
 for cell in nbformat.read(sys.argv[1], as_version=4).cells:
-    if cell.cell_type == "code" and not is_test_cell(cell):
+    if cell.cell_type == "code":
         start = time.perf_counter()
         exec(compile(strip_magics(cell.source), grade_id(cell) or cell.id, "exec"), namespace)
         timings[grade_id(cell) or cell.id] = time.perf_counter() - start
