@@ -21,7 +21,8 @@ from pathlib import Path
 
 import nbformat
 
-from dvwcourse.checkspec import grade_id
+from dvwcourse.cells import grade_id, is_solution, is_test_cell
+from dvwcourse.checkspec import library_indexes
 from dvwcourse.course_copy import copy_course
 from dvwcourse.inputs import find_submissions
 from dvwcourse.release import build_release
@@ -44,9 +45,9 @@ from dvwcourse.trusted_tests import strip_magics
 timings, namespace = {}, {}
 for cell in nbformat.read(sys.argv[1], as_version=4).cells:
     if cell.cell_type == "code":
-        start = time.perf_counter()
-        exec(compile(strip_magics(cell.source), grade_id(cell) or cell.id, "exec"), namespace)
-        timings[grade_id(cell) or cell.id] = time.perf_counter() - start
+        key, start = grade_id(cell) or cell.id, time.perf_counter()
+        exec(compile(strip_magics(cell.source), key, "exec"), namespace)
+        timings[key] = time.perf_counter() - start
 print(json.dumps(timings))
 """
 
@@ -81,17 +82,14 @@ def timed_batch(course: Course, submissions, workers) -> tuple[float, list[Evalu
 
 
 def cell_kinds(course: Course) -> dict[str, str]:
-    """Each code cell of the master by the key the timings use: setup, answer or test."""
+    """Each code cell of the master by the key the timings use: setup (the library cells a warm template
+    runs), test, answer or locked."""
     master = nbformat.read(course.source_notebook, as_version=4)
-    kinds, seen_answer = {}, False
-    for cell in master.cells:
-        if cell.cell_type != "code":
-            continue
-        nbgrader = cell.metadata.get("nbgrader", {})
-        seen_answer = seen_answer or nbgrader.get("solution", False)
-        kind = "test" if nbgrader.get("grade") and not nbgrader.get("solution") else "answer" if nbgrader.get("solution") else "setup" if not seen_answer else "locked"
-        kinds[grade_id(cell) or cell.id] = kind
-    return kinds
+    setup = set(library_indexes(master))
+    return {
+        grade_id(cell) or cell.id: "setup" if index in setup else "test" if is_test_cell(cell) else "answer" if is_solution(cell) else "locked"
+        for index, cell in enumerate(master.cells) if cell.cell_type == "code"
+    }
 
 
 def breakdown(evaluations: list[Evaluation], kinds: dict[str, str]) -> dict[str, float]:

@@ -206,8 +206,9 @@ def ipc_connection(scratch: Path) -> dict[str, str]:
     """How a manager and its kernel connect: IPC sockets in `scratch`, which the sandbox binds. Refuses, with a
     clear reason, a scratch path too long for a Unix socket (zmq would fail half-way through the kernel's start)."""
     base = str(scratch / "kernel")
-    if len(os.fsencode(base)) + 3 > MAX_SOCKET_PATH:
-        raise RuntimeError(f"{scratch}: the grader's temporary folder is too deep for the kernel's sockets ({len(base) + 3} "
+    longest = len(os.fsencode(base)) + 3  # "-<channel number>", up to two digits
+    if longest > MAX_SOCKET_PATH:
+        raise RuntimeError(f"{scratch}: the grader's temporary folder is too deep for the kernel's sockets ({longest} "
                            f"characters, Unix sockets allow {MAX_SOCKET_PATH}): set TMPDIR to a shorter folder")
     return {"transport": "ipc", "ip": base, "connection_file": str(scratch / "kernel.json")}
 

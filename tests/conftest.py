@@ -134,8 +134,6 @@ def graded_corpus(tmp_path_factory):
     return course, grader, reports
 
 
-
-
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items) -> None:
     """With pytest-xdist (`--dist loadgroup`, as bin/test runs it): a module's tests stay on one worker, so

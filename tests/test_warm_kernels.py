@@ -16,7 +16,7 @@ import pytest
 
 from conftest import copy_course, tighten_limits
 from corpus import CASES
-from dvwcourse.assemble import answer_ids, read_answers
+from dvwcourse.assemble import read_answers
 from dvwcourse.checkspec import library_indexes, library_sources
 from dvwcourse.execution import run_notebook
 from dvwcourse.fork_server import shell_magics
@@ -290,10 +290,9 @@ def test_warm_and_cold_grading_judge_the_corpus_alike(graded_corpus):
     cold = Grader(replace(course, sandbox=replace(course.sandbox, warm_kernels=False)))
     assert cold.warm is None
     cold.use_master_data(grader.master_data())
-    ids = answer_ids(grader.master)
     distinct = {}
     for submission in find_submissions(course, course.root / "incoming"):
-        answers = read_answers(submission.notebook, ids)
+        answers = read_answers(submission.notebook, grader.answer_ids)
         distinct.setdefault(json.dumps([sorted(answers.cells.items()), answers.unreadable]), submission)
     submissions = list(distinct.values())
     assert len(submissions) > len(CASES) * 3 // 4
