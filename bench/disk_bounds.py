@@ -18,8 +18,8 @@ from pathlib import Path
 
 import nbformat
 
-from dvwcourse.execution import run_notebook
-from dvwcourse.sandbox import KernelLauncher
+from dvwcourse.kernel.execution import run_notebook
+from dvwcourse.kernel.sandbox import KernelLauncher
 from dvwcourse.settings import load_course, megabytes
 
 REPO = Path(__file__).resolve().parents[1]

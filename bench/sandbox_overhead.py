@@ -16,7 +16,7 @@ from dvwcourse.inputs import Submission
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import Grader
 from dvwcourse.samples import fill_answers, sample_answers, write_submission
-from dvwcourse.sandbox import KernelLauncher
+from dvwcourse.kernel.sandbox import KernelLauncher
 from dvwcourse.settings import load_course
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,10 +9,12 @@ Release    release (points from course.yml, then nbgrader's generate_assignment)
            validation (a student's "does my notebook pass?").
 Submissions inputs (submitted/, a folder, an LMS zip); rerun_state (what is final, what a rerun regrades).
 Assemble   assemble (the student's answer cells put into the master's notebook).
-Run        execution (one notebook in a kernel, with nbclient) in the sandbox: sandbox (the kernel's
-           command line), confine (limits-only fallback), scratch (bounded tmpfs folders), uid_lease
-           (one uid per kernel), out_of_space; warm_kernels and fork_server (kernels forked from a per-slot
-           template that ran the setup cells); kernel_agent and exchange (plain data out of the kernel).
+Run        kernel/ (the sandboxed-kernel stage, a subpackage): kernel.execution (one notebook in a kernel,
+           with nbclient) in the sandbox: kernel.sandbox (the kernel's command line), kernel.confine
+           (limits-only fallback), kernel.scratch (bounded tmpfs folders), kernel.uid_lease (one uid per
+           kernel), kernel.out_of_space; kernel.warm_kernels and kernel.fork_server (kernels forked from a
+           per-slot template that ran the setup cells); kernel.kernel_agent and kernel.exchange (plain data
+           out of the kernel).
 Judge      checkspec (the master's test cells and their contract), trusted_tests (test cells run in the
            grader on the exported values), judge (what a student may read about a check).
 Record     records (reports, evaluations, verdicts: plain data), gradebook_io (scores into nbgrader's

@@ -15,6 +15,6 @@ PACKAGE = Path(__file__).resolve().parent
 @functools.cache
 def grading_code_version() -> str:
     sha = hashlib.sha256()
-    for path in sorted(p for pattern in ("*.py", "templates/*") for p in PACKAGE.glob(pattern) if p.is_file()):
+    for path in sorted(p for pattern in ("**/*.py", "templates/*") for p in PACKAGE.glob(pattern) if p.is_file()):
         sha.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return sha.hexdigest()[:16]

@@ -30,18 +30,18 @@ from .cells import grade_id, is_written_answer
 from .checkspec import library_sources, master_test_cells, module_names
 from .code_version import grading_code_version
 from .diskspace import LowDiskSpace, ensure_free_space
-from .execution import RunResult, Testing, run_notebook
+from .kernel.execution import RunResult, Testing, run_notebook
 from .feedback import write_feedback
 from .gradebook_io import store_scores
 from .inputs import Submission
 from .records import PENDING, Evaluation, GradeReport
 from .rerun_state import RerunState, state_entry
-from .sandbox import KernelLauncher, make_launcher
+from .kernel.sandbox import KernelLauncher, make_launcher
 from .settings import Course, CourseError, load_course
 from .trusted_tests import strip_magics
-from .uid_lease import leased_uid
+from .kernel.uid_lease import leased_uid
 from .workers import GradingJob, SerialWorkers, Workers
-from .warm_kernels import WarmPool
+from .kernel.warm_kernels import WarmPool
 
 MASTER = "__master__"  # the student name the master's own run draws its hidden inputs for
 REFUSED_UNSANDBOXED = ("refused: this worker cannot run the sandbox (bubblewrap missing or not allowed here) and course.yml "

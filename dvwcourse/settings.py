@@ -26,7 +26,7 @@ class SandboxSettings:
     max_file_bytes: int
     scratch_tmpfs_bytes: int  # the kernel's /tmp
     work_folder_bytes: int  # the kernel's working folder, also its HOME
-    warm_kernels: bool  # fork each kernel from a template that ran the setup cells (dvwcourse.warm_kernels)
+    warm_kernels: bool  # fork each kernel from a template that ran the setup cells (dvwcourse.kernel.warm_kernels)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from unittest.mock import patch
 
 import numpy as np
 
-from . import kernel_agent
+from .kernel import kernel_agent
 from .checkspec import TestCell
 from .judge import message_for
 from .records import CellVerdict, CheckVerdict

@@ -17,7 +17,7 @@ from dvwcourse.release import build_release
 from dvwcourse.results import format_reports
 from dvwcourse.safe_grading import Grader
 from dvwcourse.samples import sample_answers
-from dvwcourse.sandbox import bubblewrap_works
+from dvwcourse.kernel.sandbox import bubblewrap_works
 from dvwcourse.settings import Course, load_course
 from dvwcourse.trusted_tests import strip_magics
 from dvwcourse.workers import LocalWorkers

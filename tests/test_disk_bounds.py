@@ -23,13 +23,13 @@ from dvwcourse.atomic import write_text_atomic
 from dvwcourse.diskspace import LowDiskSpace, ensure_free_space
 from dvwcourse.inputs import find_submissions
 from dvwcourse.nbgrader_api import open_gradebook
-from dvwcourse.out_of_space import out_of_space_notes
+from dvwcourse.kernel.out_of_space import out_of_space_notes
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import PENDING, Grader
 from dvwcourse.samples import sample_answers
-from dvwcourse.confine import PSEUDO_FILESYSTEMS, TEMP_FOLDERS
-from dvwcourse.sandbox import SANDBOX_UID, KernelLauncher, drop_to_uid, make_launcher
-from dvwcourse.scratch import can_mount, exchange_folder, private_tmp, remove_leftovers, scratch_folder
+from dvwcourse.kernel.confine import PSEUDO_FILESYSTEMS, TEMP_FOLDERS
+from dvwcourse.kernel.sandbox import SANDBOX_UID, KernelLauncher, drop_to_uid, make_launcher
+from dvwcourse.kernel.scratch import can_mount, exchange_folder, private_tmp, remove_leftovers, scratch_folder
 from dvwcourse.settings import SandboxSettings, load_course
 
 MB = 1_000_000
@@ -111,7 +111,7 @@ def test_scratch_folder_and_private_tmp_are_bounded_tmpfs_gone_afterwards_even_a
 
 
 def test_mounts_of_a_grader_killed_hard_are_removed_by_the_next(course, tmp_path):
-    hold = ("import sys, time\nfrom dataclasses import replace\nfrom dvwcourse.scratch import scratch_folder\n"
+    hold = ("import sys, time\nfrom dataclasses import replace\nfrom dvwcourse.kernel.scratch import scratch_folder\n"
             "from pathlib import Path\nfrom dvwcourse.settings import load_course\nsettings = replace(load_course(Path(sys.argv[1])).sandbox, work_folder_bytes=10**6)\n"
             "with scratch_folder(settings, bounded=True) as scratch:\n    print(scratch, flush=True)\n    time.sleep(600)")
     grader = subprocess.Popen([sys.executable, "-c", hold, str(course.root)], stdout=subprocess.PIPE, text=True,
@@ -140,7 +140,7 @@ def test_each_mode_says_what_is_bounded(course):
     assert "NOT sandboxed" in fallback.description and "/dev/shm" in fallback.description and "30 MB" in fallback.description
     assert "NOT size-bounded" in KernelLauncher(settings, sandboxed=False, bounded=False).description
     command = fallback.command(["kernel"], Path("/tmp/scratch"))
-    assert "dvwcourse.confine" in command and "--reuid=65534" in command and command[-1] == "kernel"
+    assert "dvwcourse.kernel.confine" in command and "--reuid=65534" in command and command[-1] == "kernel"
 
 
 def test_without_bubblewrap_only_the_scratch_folder_and_one_bounded_tmp_are_writable(course, tmp_path):
@@ -150,7 +150,7 @@ def test_without_bubblewrap_only_the_scratch_folder_and_one_bounded_tmp_are_writ
     with scratch_folder(small_bounds(course, 5 * MB, 3 * MB), bounded=True) as scratch:
         script = (f"cat {kept}/marker; echo; touch {kept}/x 2>/dev/null || echo kept-read-only; touch {scratch}/x && echo scratch-writable; "
                   "head -c 4000000 /dev/zero > /tmp/fill 2>/dev/null || echo tmp-full; id -u; cat /proc/self/mountinfo")
-        run = subprocess.run([sys.executable, "-m", "dvwcourse.confine", "--scratch", str(scratch), "--tmp", str(private_tmp(scratch)),
+        run = subprocess.run([sys.executable, "-m", "dvwcourse.kernel.confine", "--scratch", str(scratch), "--tmp", str(private_tmp(scratch)),
                               "--keep", str(kept), "--", *drop_to_uid(SANDBOX_UID), "sh", "-c", script],
                              capture_output=True, text=True, timeout=60)
         assert run.returncode == 0, run.stderr

@@ -21,7 +21,7 @@ from dvwcourse.nbgrader_api import open_gradebook
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import Grader
 from dvwcourse.samples import sample_answers
-from dvwcourse.scratch import remove_leftovers
+from dvwcourse.kernel.scratch import remove_leftovers
 from dvwcourse.settings import Course, load_course
 
 pytestmark = pytest.mark.integration
@@ -215,8 +215,8 @@ UNSANDBOXED_KERNEL = """
 import sys
 from pathlib import Path
 import nbformat
-from dvwcourse.execution import run_notebook
-from dvwcourse.sandbox import KernelLauncher
+from dvwcourse.kernel.execution import run_notebook
+from dvwcourse.kernel.sandbox import KernelLauncher
 from dvwcourse.settings import load_course
 nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time; time.sleep(600)", id="sleeps")])
 run_notebook(nb, {}, KernelLauncher(load_course(Path(sys.argv[1])).sandbox, sandboxed=False), {})

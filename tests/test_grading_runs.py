@@ -14,7 +14,7 @@ from dvwcourse.inputs import find_submissions
 from dvwcourse.release import build_release
 from dvwcourse.results import isolation_statement
 from dvwcourse.safe_grading import Grader
-from dvwcourse.sandbox import KernelLauncher
+from dvwcourse.kernel.sandbox import KernelLauncher
 from dvwcourse.settings import load_course
 
 pytestmark = pytest.mark.integration

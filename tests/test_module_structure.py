@@ -10,19 +10,30 @@ import dvwcourse
 PACKAGE = Path(dvwcourse.__file__).parent
 
 
+def module_name(path: Path) -> str:
+    """A module's dotted name inside the package: `records`, `kernel.execution`."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
 def package_imports() -> dict[str, set[str]]:
     """module -> the package's modules it imports (at any level, TYPE_CHECKING blocks included)."""
-    modules = {path.stem for path in PACKAGE.glob("*.py")}
+    paths = list(PACKAGE.rglob("*.py"))
+    modules = {module_name(path) for path in paths}
     graph = {}
-    for path in PACKAGE.glob("*.py"):
+    for path in paths:
+        name = module_name(path)
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
         imported = set()
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                imported |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names if a.name in modules}
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package[:len(package) - node.level + 1] + (node.module.split(".") if node.module else [])
             elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dvwcourse"):
-                parts = node.module.split(".")
-                imported |= {parts[1]} if len(parts) > 1 else {a.name for a in node.names if a.name in modules}
-        graph[path.stem] = imported & modules
+                base = node.module.split(".")[1:]
+            else:
+                continue
+            imported |= {".".join(base)} | {".".join(base + [alias.name]) for alias in node.names}
+        graph[name] = imported & modules - {name, ""}
     return graph
 
 
@@ -70,5 +81,5 @@ READS_NBGRADER_METADATA = re.compile(r"""\.get\(["']nbgrader["']|metadata\.nbgra
 
 def test_only_the_cell_vocabulary_reads_nbgrader_metadata():
     assert READS_NBGRADER_METADATA.search("x = cell.metadata.get('nbgrader', {})")
-    readers = [path.name for path in PACKAGE.glob("*.py") if READS_NBGRADER_METADATA.search(path.read_text(encoding="utf-8"))]
+    readers = [path.name for path in PACKAGE.rglob("*.py") if READS_NBGRADER_METADATA.search(path.read_text(encoding="utf-8"))]
     assert readers == ["cells.py"]

@@ -9,9 +9,9 @@ import pytest
 
 from dvwcourse import cells
 from dvwcourse.assemble import Answers, assemble, read_answers
-from dvwcourse.execution import MAX_SOCKET_PATH, ipc_connection
+from dvwcourse.kernel.execution import MAX_SOCKET_PATH, ipc_connection
 from dvwcourse.records import CellVerdict, CheckSite, CheckVerdict, Evaluation, GradeReport
-from dvwcourse.sandbox import KernelLauncher
+from dvwcourse.kernel.sandbox import KernelLauncher
 from dvwcourse.settings import SandboxSettings
 
 SETTINGS = SandboxSettings(enabled=True, required=True, cell_seconds=10, notebook_seconds=60, memory_bytes=3_000_000_000,
@@ -137,7 +137,7 @@ def test_a_sandboxed_kernel_runs_in_bubblewrap_with_limits_and_an_unprivileged_u
 
 def test_without_bubblewrap_the_kernel_is_confined_by_a_mount_namespace_and_dies_with_the_grader(tmp_path):
     command = KernelLauncher(SETTINGS, sandboxed=False, uid=61001, bounded=True).command(["python"], tmp_path / "s")
-    assert "bwrap" not in command and "dvwcourse.confine" in command
+    assert "bwrap" not in command and "dvwcourse.kernel.confine" in command
     assert command[command.index("--scratch") + 1] == str(tmp_path / "s") and command[command.index("--tmp") + 1] == str(tmp_path / "s.tmp")
     assert "--reuid=61001" in command and command[-3:] == ["--pdeathsig", "KILL", "python"]
 

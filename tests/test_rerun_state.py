@@ -10,7 +10,7 @@ import dvwcourse.safe_grading as safe_grading
 from dvwcourse.inputs import Submission
 from dvwcourse.rerun_state import RerunState, state_entry
 from dvwcourse.safe_grading import REFUSED_UNSANDBOXED, Grader
-from dvwcourse.sandbox import KernelLauncher
+from dvwcourse.kernel.sandbox import KernelLauncher
 
 REPORT = {"student": "ann", "status": "graded", "score": 24.0}
 

@@ -13,10 +13,10 @@ import nbformat
 import pytest
 import zmq
 
-from dvwcourse.execution import (KERNEL_ARGV, MAX_SOCKET_PATH, LaunchedKernelManager, ipc_connection, prepare_scratch, run_in_kernel,
+from dvwcourse.kernel.execution import (KERNEL_ARGV, MAX_SOCKET_PATH, LaunchedKernelManager, ipc_connection, prepare_scratch, run_in_kernel,
                                  run_notebook)
-from dvwcourse.sandbox import KernelLauncher, make_launcher
-from dvwcourse.scratch import scratch_folder
+from dvwcourse.kernel.sandbox import KernelLauncher, make_launcher
+from dvwcourse.kernel.scratch import scratch_folder
 
 pytestmark = pytest.mark.integration  # starts kernels
 

@@ -12,10 +12,10 @@ import pytest
 import torch
 from torch import nn
 
-from dvwcourse import kernel_agent
+from dvwcourse.kernel import kernel_agent
 from dvwcourse.assemble import Answers, assemble
 from dvwcourse.checkspec import parse_test_cell
-from dvwcourse.exchange import Exchange
+from dvwcourse.kernel.exchange import Exchange
 from dvwcourse.judge import message_for
 from dvwcourse.settings import CourseError
 from dvwcourse.trusted_tests import StudentCodeError, CellJudge, exception_name
@@ -131,7 +131,7 @@ def test_the_exchange_never_follows_a_symlink_nor_reads_an_oversized_answer(tmp_
     with pytest.raises(StudentCodeError):
         exchange.write_request("r2", "{}")
     assert not (tmp_path / "created-by-grader").exists()
-    monkeypatch.setattr("dvwcourse.exchange.MAX_ANSWER_BYTES", 10)
+    monkeypatch.setattr("dvwcourse.kernel.exchange.MAX_ANSWER_BYTES", 10)
     (exchange.path / "r3.out.json").write_text("[" + "1," * 20 + "1]")
     with pytest.raises(StudentCodeError):
         exchange.read_answer("r3")

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from dvwcourse.uid_lease import NoFreeUid, leased_uid
+from dvwcourse.kernel.uid_lease import NoFreeUid, leased_uid
 
 # A range of its own, away from the grader's, so that tests running beside real grading see only their own.
 FIRST = 3_900_000 + (os.getpid() % 1000) * 10
@@ -18,7 +18,7 @@ FIRST = 3_900_000 + (os.getpid() % 1000) * 10
 HOLDER = """
 import sys
 from pathlib import Path
-from dvwcourse.uid_lease import leased_uid
+from dvwcourse.kernel.uid_lease import leased_uid
 with leased_uid(Path(sys.argv[1]), first=int(sys.argv[2]), count=int(sys.argv[3])) as uid:
     print(uid, flush=True)
     sys.stdin.read()  # hold the lease until told to stop (stdin closed) or killed

@@ -18,16 +18,16 @@ from conftest import copy_course, tighten_limits
 from corpus import CASES
 from dvwcourse.assemble import read_answers
 from dvwcourse.checkspec import library_indexes, library_sources
-from dvwcourse.execution import run_notebook
-from dvwcourse.fork_server import shell_magics
+from dvwcourse.kernel.execution import run_notebook
+from dvwcourse.kernel.fork_server import shell_magics
 from dvwcourse.inputs import Submission, find_submissions
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import Grader
 from dvwcourse.samples import fill_answers, sample_answers
-from dvwcourse.sandbox import bubblewrap_works
+from dvwcourse.kernel.sandbox import bubblewrap_works
 from dvwcourse.settings import load_course
-from dvwcourse.uid_lease import leased_uid, processes_by_uid
-from dvwcourse.warm_kernels import WarmPool, _empty, mount_points_below_tmp
+from dvwcourse.kernel.uid_lease import leased_uid, processes_by_uid
+from dvwcourse.kernel.warm_kernels import WarmPool, _empty, mount_points_below_tmp
 from dvwcourse.workers import LocalWorkers
 
 needs_sandbox = pytest.mark.skipif(not bubblewrap_works(), reason="warm kernels are tested in the bubblewrap sandbox")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .scratch import can_mount, private_tmp
-from .settings import SandboxSettings, megabytes
+from ..settings import SandboxSettings, megabytes
 
 # Read-only system folders the kernel needs; everything else (the course above all) stays invisible.
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc")
@@ -62,7 +62,7 @@ class KernelLauncher:
         if self.sandboxed:
             return bwrap_prefix(scratch, self.bwrap_tmp(scratch))
         keep = [arg for path in python_paths() for arg in ("--keep", path)]
-        return [sys.executable, "-m", "dvwcourse.confine", "--scratch", str(scratch), "--tmp", str(private_tmp(scratch)), *keep, "--"]
+        return [sys.executable, "-m", "dvwcourse.kernel.confine", "--scratch", str(scratch), "--tmp", str(private_tmp(scratch)), *keep, "--"]
 
     def bwrap_tmp(self, scratch: Path) -> list[str]:
         """bwrap's arguments for the kernel's /tmp: the grader's bounded tmpfs, or bubblewrap's own of that size."""

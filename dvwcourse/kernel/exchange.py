@@ -10,7 +10,7 @@ import os
 import stat
 from pathlib import Path
 
-from .trusted_tests import StudentCodeError
+from ..trusted_tests import StudentCodeError
 
 MAX_ANSWER_BYTES = 64_000_000  # one answer of the kernel: bounds what the grader decodes
 

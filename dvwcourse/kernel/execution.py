@@ -23,15 +23,15 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
-from .cells import grade_id, is_solution
-from .checkspec import TestCell
+from ..cells import grade_id, is_solution
+from ..checkspec import TestCell
 from .exchange import Exchange
 from .out_of_space import out_of_space_notes
-from .records import CellVerdict
+from ..records import CellVerdict
 from .sandbox import KernelLauncher
 from .scratch import exchange_folder, scratch_folder
-from .settings import SandboxSettings
-from .trusted_tests import KernelBridge, KernelDied, StudentCodeError, CellJudge
+from ..settings import SandboxSettings
+from ..trusted_tests import KernelBridge, KernelDied, StudentCodeError, CellJudge
 
 AGENT_SOURCE = (Path(__file__).parent / "kernel_agent.py").read_text(encoding="utf-8")
 

@@ -8,7 +8,7 @@ import nbformat
 
 from .sandbox import KernelLauncher
 from .scratch import filled, private_tmp
-from .settings import megabytes
+from ..settings import megabytes
 
 # How Python and the shell report ENOSPC.
 NO_SPACE_MESSAGES = ("No space left on device", "[Errno 28]")

@@ -1,8 +1,8 @@
 """Bound a kernel's writes without bubblewrap (the limits-only fallback), then run it.
 
-`python -m dvwcourse.confine --scratch DIR --tmp DIR [--keep DIR]... -- COMMAND...`, run as root: in a
+`python -m dvwcourse.kernel.confine --scratch DIR --tmp DIR [--keep DIR]... -- COMMAND...`, run as root: in a
 private mount namespace every mount turns read-only except the scratch folder and the kernel's /tmp
-(size-limited tmpfs mounts of the grader's, see dvwcourse.scratch), which all world-writable temporary
+(size-limited tmpfs mounts of the grader's, see dvwcourse.kernel.scratch), which all world-writable temporary
 folders show; then COMMAND (which drops to an unprivileged uid) runs there. The kernel still sees the
 file system and the network; it can write only to those two bounded places.
 """
@@ -103,7 +103,7 @@ def same_folder(path: Path, handle: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m dvwcourse.confine", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m dvwcourse.kernel.confine", description=__doc__)
     parser.add_argument("--scratch", type=Path, required=True)
     parser.add_argument("--tmp", type=Path, required=True, help="the kernel's /tmp, a size-limited tmpfs")
     parser.add_argument("--keep", type=Path, action="append", default=[], help="a folder to keep visible (read-only)")

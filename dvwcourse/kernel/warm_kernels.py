@@ -1,7 +1,7 @@
 """Warm grading kernels: per worker slot, a template process in the slot's sandbox forks one kernel per submission.
 
 A slot leases a sandbox uid and mounts a scratch folder for its lifetime, and starts the template
-(dvwcourse.fork_server) with the command of a cold kernel: same sandbox, limits and uid. The
+(dvwcourse.kernel.fork_server) with the command of a cold kernel: same sandbox, limits and uid. The
 template has run the master's setup cells; each submission's kernel is a fork of it, so it starts
 with the globals and random state a cold kernel has after those cells, without paying for them.
 The notebook's setup cells are then not run again: they get the outputs the template produced.
@@ -36,7 +36,7 @@ import nbformat
 from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning import LocalProvisioner
 
-from .checkspec import library_indexes
+from ..checkspec import library_indexes
 from .execution import (KERNEL_ARGV, LaunchedKernelManager, RunResult, Testing, ipc_connection, kernel_process_env, prepare_scratch,
                         run_in_kernel)
 from .out_of_space import out_of_space_notes

@@ -1,7 +1,7 @@
 """The template of a warm grading kernel: runs the master's setup cells once, then forks one kernel per submission.
 
 Run as `python -c SOURCE` (the sandbox does not see this package), started by the grader with exactly the command of a cold kernel (the
-same sandbox, limits and unprivileged uid; see dvwcourse.warm_kernels). It imports what the notebook
+same sandbox, limits and unprivileged uid; see dvwcourse.kernel.warm_kernels). It imports what the notebook
 imports and runs the master's locked setup cells (instructor code only, never an answer cell), then
 waits for the grader's requests, one JSON object per line on stdin, answering one per line on its
 original stdout:

@@ -1,7 +1,7 @@
 """The kernel's scratch folder (its working folder and HOME) and its /tmp: a size-limited tmpfs each, per kernel.
 
 The grader (root) mounts them on the host, so the kernel's IPC sockets and connection file in the
-scratch folder stay reachable from this process; the sandbox (or dvwcourse.confine) shows them to the
+scratch folder stay reachable from this process; the sandbox (or dvwcourse.kernel.confine) shows them to the
 kernel. A kernel that fills one gets "No space left on device"; the host's disk never sees its bytes.
 Without root nothing can be mounted: the scratch folder is then a plain temporary folder with no size
 bound (the launcher says so).
@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Iterator
 
 from .exchange import MAX_ANSWER_BYTES
-from .settings import SandboxSettings
+from ..settings import SandboxSettings
 
 PREFIX = "dvw-scratch-"
 OWNER = re.compile(rf"{PREFIX}(\d+)-\w+")  # dvw-scratch-<grader's pid>-<random>
 # A filesystem this close to full counts as filled: tmpfs rounds to pages and files have metadata.
 FULL_MARGIN_BYTES = 1 << 20
-# The exchange folder holds one request and one answer at a time (see dvwcourse.exchange).
+# The exchange folder holds one request and one answer at a time (see dvwcourse.kernel.exchange).
 EXCHANGE_BYTES = 2 * MAX_ANSWER_BYTES
 # Files cost memory beyond their bytes: at most one per 4 KB of the bound (an empty-file flood stops there too).
 BYTES_PER_FILE = 4096
@@ -92,7 +92,7 @@ def _unmount(folder: Path) -> None:
 
 
 def exchange_folder(scratch: Path) -> Path:
-    """Where the grader and the kernel's agent swap requests and answers (see dvwcourse.exchange)."""
+    """Where the grader and the kernel's agent swap requests and answers (see dvwcourse.kernel.exchange)."""
     return scratch / "dvw-exchange"
 
 
