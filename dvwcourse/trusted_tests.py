@@ -81,31 +81,47 @@ class StudentFunction:
         request = {"rng": kernel_agent.rng_state(), "args": [kernel_agent.encode(a) for a in args],
                    "kwargs": {k: kernel_agent.encode(v) for k, v in kwargs.items()}}
         answer = self.bridge.ask("call", self.name, payload=json.dumps(request))
-        if answer.get("missing"):
+        if part(answer, "missing", list, []):
             raise StudentCodeError(f"`{self.name}` is not a function in your notebook")
-        try:
-            for mine, changed in zip(args, answer["args"]):
-                if changed is not None:
-                    update_in_place(mine, kernel_agent.decode(changed))
-            kernel_agent.set_rng_state(answer["rng"])
-        except (KeyError, TypeError, ValueError) as error:
-            raise StudentCodeError(f"the kernel's answer to a call of `{self.name}` was not plain data") from error
+        for mine, changed in zip(args, part(answer, "args", list, [])):
+            if changed is not None:
+                update_in_place(mine, decode_answer(changed, f"what your `{self.name}` did to its arguments"))
+        restore_rng(part(answer, "rng", dict, None))
         if "error" in answer:
-            raise StudentCodeError(f"calling your `{self.name}` raised {exception_name(answer['error'])}", answer["error"])
+            error = part(answer, "error", list, [])
+            # For TAs: the kernel's own words, strings only (str() of a forged, deeply nested value would not end).
+            details = " ".join(text[:300] for text in error[:2] if isinstance(text, str))
+            raise StudentCodeError(f"calling your `{self.name}` raised {exception_name(error)}", details)
         return decode_answer(answer.get("value"), self.name)
+
+
+def part(answer: dict, key: str, kind: type, default: Any) -> Any:
+    """One part of the agent's answer, of the type the grader expects; anything else is refused."""
+    value = answer.get(key, default)
+    if not isinstance(value, kind):
+        raise StudentCodeError("the kernel's answer to the grader was not plain data")
+    return value
+
+
+def restore_rng(state: Any) -> None:
+    """Continue from the kernel's random state; a state that is not one is refused, and no generator moves."""
+    try:
+        kernel_agent.set_rng_state(state)
+    except kernel_agent.NotPlainData as error:
+        raise StudentCodeError("the kernel's random state was not plain data") from error
 
 
 def exception_name(error: Any) -> str:
     """The name of a builtin exception type; any other name could carry a message, so it is not shown."""
     name = error[0] if isinstance(error, list) and error else ""
-    return name if name in BUILTIN_EXCEPTIONS else "an exception"
+    return name if isinstance(name, str) and name in BUILTIN_EXCEPTIONS else "an exception"
 
 
 def decode_answer(data: Any, what: str) -> Any:
     try:
         return kernel_agent.decode(data)
-    except (KeyError, TypeError, ValueError) as error:
-        raise StudentCodeError(f"`{what}` could not be read as plain data") from error
+    except kernel_agent.NotPlainData as error:
+        raise StudentCodeError(f"`{what}` could not be read as plain data", str(error)) from error
 
 
 def update_in_place(mine: Any, changed: Any) -> None:
@@ -137,10 +153,7 @@ class GraderNamespace(dict):
         self.required, self.fetched, self.rng = set(required), {}, None
         self.fetch(sorted(required))
         if self.rng is not None:
-            try:
-                kernel_agent.set_rng_state(self.rng)  # the test continues from the kernel's random state
-            except (KeyError, TypeError, ValueError) as error:
-                raise StudentCodeError("the kernel's random state was not plain data") from error
+            restore_rng(self.rng)  # the test continues from the kernel's random state
 
     def __getitem__(self, name: str) -> Any:
         if name in self.required:
@@ -157,8 +170,8 @@ class GraderNamespace(dict):
         if not wanted:
             return []
         answer = self.bridge.ask("values", wanted)
-        self.rng = answer.get("rng")
-        for name, data in answer.get("values", {}).items():
+        self.rng = part(answer, "rng", dict, None)
+        for name, data in part(answer, "values", dict, {}).items():
             if name in wanted:
                 value = decode_answer(data, name)
                 self.fetched[name] = StudentFunction(name, self.bridge) if isinstance(value, kernel_agent.KernelFunction) else value

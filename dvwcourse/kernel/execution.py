@@ -335,7 +335,7 @@ def read_answer(exchange: Exchange, request_id: str) -> dict[str, Any]:
         raise StudentCodeError("the kernel did not answer the grader (was __dvw_agent__ changed?)")
     try:
         answer = json.loads(raw)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nested deeper than the parser goes
         raise StudentCodeError("the kernel's answer was not plain data") from error
     if not isinstance(answer, dict):
         raise StudentCodeError("the kernel's answer was not plain data")

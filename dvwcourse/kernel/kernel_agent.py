@@ -54,14 +54,6 @@ def _array_bytes(array):
             "b64": base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")}
 
 
-def _array_from(data):
-    dtype = str(data["dtype"])
-    if dtype not in DTYPES:
-        raise ValueError(f"array of type {dtype!r}")
-    shape = [int(n) for n in data["shape"]]
-    return np.frombuffer(base64.b64decode(data["b64"]), dtype=dtype).reshape(shape).copy()
-
-
 def encode(value: Any, depth: int = 0) -> Any:
     """`value` as JSON-able plain data; anything else becomes a marked opaque value."""
     if depth > MAX_DEPTH:
@@ -98,59 +90,153 @@ def _encode_layer(module):
     return {"layer": type(module).__name__}
 
 
-def decode(data: Any, depth: int = 0) -> Any:
-    """The value `encode` described, built from plain data only."""
-    if depth > MAX_DEPTH:
-        raise ValueError("nesting too deep")
-    if data is None or type(data) in (bool, int, float, str):
-        return data
-    if type(data) is list:  # JSON arrays only come from the lists inside a marked value
-        return [decode(item, depth + 1) for item in data]
-    if type(data) is not dict or len(data) not in (1, 2):
-        raise ValueError("malformed value")
-    kind = next(iter(data))
-    if kind == "float":
-        return float({"nan": "nan", "inf": "inf", "-inf": "-inf"}[data["float"]])
-    if kind == "tensor":
-        tensor = torch.from_numpy(_array_from(data["tensor"]))
-        return tensor.requires_grad_(True) if data.get("requires_grad") is True and tensor.is_floating_point() else tensor
-    if kind == "ndarray":
-        return _array_from(data["ndarray"])
-    if kind == "scalar":
-        return _array_from(data["scalar"])[()]
-    if kind == "sequential":
-        return nn.Sequential(*[_decode_layer(layer) for layer in data["sequential"]])
-    if kind == "list":
-        return [decode(item, depth + 1) for item in data["list"]]
-    if kind == "tuple":
-        return tuple(decode(item, depth + 1) for item in data["tuple"])
-    if kind == "dict":
-        return {str(k): decode(v, depth + 1) for k, v in data["dict"].items()}
-    if kind == "function":
-        return KernelFunction(data["function"])
-    if kind == "opaque":
-        return Opaque(data["opaque"])
-    raise ValueError(f"unknown kind {kind!r}")
+class NotPlainData(ValueError):
+    """What the kernel sent is not the plain data `encode` writes; the text says why, in the grader's words."""
 
 
-def _decode_layer(data):
-    if "layer" in data:
-        return LAYERS[data["layer"]]()
-    n_in, n_out = (int(n) for n in data["linear"])
-    # skip_init: no random initialisation, so reading a network never moves the random state.
-    layer = nn.utils.skip_init(nn.Linear, n_in, n_out, bias=data["bias"] is not None)
-    with torch.no_grad():
-        layer.weight.copy_(_parameter(data["weight"], (n_out, n_in)))
-        if layer.bias is not None:
-            layer.bias.copy_(_parameter(data["bias"], (n_out,)))
-    return layer
+# Bounds on one decoded value, far above anything an honest notebook exports (its largest arrays hold
+# tens of thousands of numbers), so that hostile data is refused before it costs time or memory.
+MAX_ITEMS = 2_000_000  # list items, dict entries and layers
+MAX_ELEMENTS = 50_000_000  # array elements
+MAX_DIMENSIONS = 32
+MAX_TEXT = 100_000  # characters of one string
 
 
-def _parameter(data, shape):
-    values = decode(data)
-    if not isinstance(values, torch.Tensor) or tuple(values.shape) != shape:
-        raise ValueError(f"a layer's weights do not have shape {shape}")
-    return values
+def decode(data: Any) -> Any:
+    """The value `encode` described, built from plain data only. Anything else raises NotPlainData, never
+    another exception: the data may come from a hostile kernel."""
+    try:
+        return _Decoder().value(data, 0)
+    except NotPlainData:
+        raise
+    except (ArithmeticError, AttributeError, IndexError, KeyError, LookupError, MemoryError, RecursionError,
+            RuntimeError, TypeError, ValueError) as error:  # a check below missed a case: still a refusal
+        raise NotPlainData(f"malformed value ({type(error).__name__})") from error
+
+
+class _Decoder:
+    """One decoding: counts what it builds against the bounds above."""
+
+    def __init__(self) -> None:
+        self.items = 0
+        self.elements = 0
+
+    def _count(self, items: int = 0, elements: int = 0) -> None:
+        self.items += items
+        self.elements += elements
+        if self.items > MAX_ITEMS:
+            raise NotPlainData(f"more than {MAX_ITEMS} values")
+        if self.elements > MAX_ELEMENTS:
+            raise NotPlainData(f"arrays of more than {MAX_ELEMENTS} numbers")
+
+    def value(self, data: Any, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            raise NotPlainData(f"nested more than {MAX_DEPTH} levels deep")
+        if data is None or type(data) in (bool, int, float):
+            return data
+        if type(data) is str:
+            if len(data) > MAX_TEXT:
+                raise NotPlainData(f"a string of more than {MAX_TEXT} characters")
+            return data
+        if type(data) is list:  # JSON arrays only come from the lists inside a marked value
+            return self.items_of(data, depth)
+        if type(data) is not dict or len(data) not in (1, 2):
+            raise NotPlainData("malformed value")
+        kind = next(iter(data))
+        body = data[kind]
+        if len(data) == 2 and (kind != "tensor" or set(data) != {"tensor", "requires_grad"}):
+            raise NotPlainData("malformed value")
+        if kind == "float":
+            if body not in ("nan", "inf", "-inf"):
+                raise NotPlainData("malformed number")
+            return float(body)
+        if kind == "tensor":
+            tensor = torch.from_numpy(self.array(body))
+            return tensor.requires_grad_(True) if data.get("requires_grad") is True and tensor.is_floating_point() else tensor
+        if kind == "ndarray":
+            return self.array(body)
+        if kind == "scalar":
+            array = self.array(body)
+            if array.shape != ():
+                raise NotPlainData("a scalar with a shape")
+            return array[()]
+        if kind == "sequential":
+            return nn.Sequential(*[self.layer(layer) for layer in self.sequence(body)])
+        if kind == "list":
+            return self.items_of(self.sequence(body), depth + 1)
+        if kind == "tuple":
+            return tuple(self.items_of(self.sequence(body), depth + 1))
+        if kind == "dict":
+            if type(body) is not dict:
+                raise NotPlainData("malformed dict")
+            self._count(items=len(body))
+            return {key: self.value(item, depth + 1) for key, item in body.items()}
+        if kind in ("function", "opaque"):
+            if type(body) is not str or len(body) > 200:
+                raise NotPlainData(f"malformed {kind}")
+            return KernelFunction(body) if kind == "function" else Opaque(body)
+        raise NotPlainData(f"unknown kind {str(kind)[:40]!r}")
+
+    def sequence(self, body: Any) -> list:
+        if type(body) is not list:
+            raise NotPlainData("malformed list")
+        return body
+
+    def items_of(self, items: list, depth: int) -> list:
+        self._count(items=len(items))
+        return [self.value(item, depth + 1) for item in items]
+
+    def array(self, data: Any) -> np.ndarray:
+        """An array from its dtype, shape and bytes: refused unless the bytes are exactly what the shape needs."""
+        if type(data) is not dict or set(data) != {"dtype", "shape", "b64"}:
+            raise NotPlainData("malformed array")
+        dtype, shape, text = data["dtype"], data["shape"], data["b64"]
+        if type(dtype) is not str or dtype not in DTYPES:
+            raise NotPlainData(f"an array of type {str(dtype)[:40]!r}")
+        if type(shape) is not list or len(shape) > MAX_DIMENSIONS or any(type(n) is not int or n < 0 for n in shape):
+            raise NotPlainData("an array with a malformed shape")
+        count = 1
+        for n in shape:
+            count *= n
+        self._count(elements=count)
+        itemsize = np.dtype(dtype).itemsize
+        if type(text) is not str or len(text) != 4 * -(-count * itemsize // 3):
+            raise NotPlainData(f"an array whose bytes do not match its shape {tuple(shape)}")
+        raw = base64.b64decode(text, validate=True)
+        if len(raw) != count * itemsize:
+            raise NotPlainData(f"an array whose bytes do not match its shape {tuple(shape)}")
+        return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+
+    def layer(self, data: Any) -> nn.Module:
+        self._count(items=1)
+        if type(data) is not dict:
+            raise NotPlainData("malformed layer")
+        if set(data) == {"layer"}:
+            if data["layer"] not in LAYERS:
+                raise NotPlainData(f"a layer of type {str(data['layer'])[:40]!r}")
+            return LAYERS[data["layer"]]()
+        if set(data) != {"linear", "weight", "bias"}:
+            raise NotPlainData("malformed layer")
+        sizes = data["linear"]
+        if type(sizes) is not list or len(sizes) != 2 or any(type(n) is not int or n < 1 for n in sizes):
+            raise NotPlainData("malformed layer")
+        n_in, n_out = sizes
+        # The weights first: their bytes bound the layer's size before anything is allocated for it.
+        weight = self.parameter(data["weight"], (n_out, n_in))
+        bias = None if data["bias"] is None else self.parameter(data["bias"], (n_out,))
+        # skip_init: no random initialisation, so reading a network never moves the random state.
+        layer = nn.utils.skip_init(nn.Linear, n_in, n_out, bias=bias is not None)
+        with torch.no_grad():
+            layer.weight.copy_(weight)
+            if bias is not None:
+                layer.bias.copy_(bias)
+        return layer
+
+    def parameter(self, data: Any, shape: tuple[int, ...]) -> torch.Tensor:
+        values = self.value(data, 0)
+        if not isinstance(values, torch.Tensor) or tuple(values.shape) != shape or not values.is_floating_point():
+            raise NotPlainData(f"a layer's weights are not floats of shape {shape}")
+        return values
 
 
 def copy_weights(target: nn.Module, source: nn.Module) -> None:
@@ -172,13 +258,26 @@ def rng_state() -> dict[str, Any]:
     }
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Set the three global random generators to a state `rng_state` described."""
-    torch.set_rng_state(decode(state["torch"]))
-    kind, keys, position, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, decode(keys), position, has_gauss, cached))
-    version, internal, gauss_next = state["python"]
-    random.setstate((version, tuple(internal), gauss_next))
+def set_rng_state(state: Any) -> None:
+    """Set the three global random generators to a state `rng_state` described; NotPlainData, and no
+    generator changed, when it is not one."""
+    try:
+        torch_state = decode(state["torch"])
+        kind, keys, position, has_gauss, cached = state["numpy"]
+        version, internal, gauss_next = state["python"]
+        numpy_state = (kind, decode(keys), position, has_gauss, cached)
+        python_state = (version, tuple(internal), gauss_next)
+        # Checked on throwaway generators first: a bad state then changes none of the global ones.
+        torch.Generator().set_state(torch_state)
+        np.random.RandomState().set_state(numpy_state)
+        random.Random().setstate(python_state)
+    except NotPlainData:
+        raise
+    except Exception as error:  # any malformed part: the generators' own checks raise many kinds
+        raise NotPlainData(f"malformed random state ({type(error).__name__})") from error
+    torch.set_rng_state(torch_state)
+    np.random.set_state(numpy_state)
+    random.setstate(python_state)
 
 
 class Agent:

@@ -1,0 +1,233 @@
+"""What a hostile kernel can send the grader, fuzzed: the decoder, the exchange and a test cell judged on forged
+answers refuse what is not plain data with a reason, and never raise anything else, hang or allocate without bound."""
+from __future__ import annotations
+
+import base64
+import json
+import random
+import time
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from dvwcourse.checkspec import parse_test_cell
+from dvwcourse.kernel import kernel_agent
+from dvwcourse.kernel.exchange import Exchange
+from dvwcourse.kernel.execution import read_answer
+from dvwcourse.kernel.kernel_agent import NotPlainData, decode, encode
+from dvwcourse.trusted_tests import CellJudge, StudentCodeError
+from test_trusted_checks import KNOWN, LIBRARY
+
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+KINDS = ["float", "tensor", "ndarray", "scalar", "sequential", "list", "tuple", "dict", "function", "opaque", "linear", "layer",
+         "requires_grad", "dtype", "shape", "b64", "weight", "bias"]
+
+# JSON-like values, with the decoder's own vocabulary as keys so that many of them look almost right.
+json_atoms = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20) | st.sampled_from(
+    ["float32", "int64", "bool", "nan", "inf", "Tanh", "ReLU", "AAAA", "AAAAAA==", "object", "float128"])
+json_values = st.recursive(
+    json_atoms,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KINDS) | st.text(max_size=5), inner, max_size=3),
+    max_leaves=30,
+)
+
+
+def plain(value):
+    """A value the way it reaches the grader: encoded in the kernel, through JSON."""
+    return json.loads(json.dumps(encode(value)))
+
+
+def valid_encodings():
+    """Encodings of values an honest kernel exports: every kind the decoder knows."""
+    arrays = st.sampled_from(["float32", "float64", "int64", "int32", "uint8", "bool", "float16"]).flatmap(
+        lambda dtype: st.lists(st.integers(0, 3), max_size=3).map(lambda shape: np.zeros(shape, dtype=dtype)))
+    nets = st.lists(st.sampled_from(["linear", "tanh", "relu"]), min_size=1, max_size=3).map(
+        lambda kinds: nn.Sequential(*[nn.Linear(2, 2, bias=k == "relu") if k != "tanh" else nn.Tanh() for k in kinds]))
+    leaves = st.none() | st.booleans() | st.integers(-5, 5) | st.floats() | st.text(max_size=5) | arrays | arrays.map(torch.from_numpy) | nets
+    values = st.recursive(leaves, lambda inner: st.lists(inner, max_size=3) | st.tuples(inner, inner)
+                          | st.dictionaries(st.text(max_size=3), inner, max_size=3), max_leaves=10)
+    return values.map(plain)
+
+
+def mutate(data, rng: random.Random, replacement):
+    """`data` with one node somewhere inside it replaced."""
+    if isinstance(data, dict) and data and rng.random() < 0.7:
+        key = rng.choice(sorted(data))
+        return {**data, key: mutate(data[key], rng, replacement)}
+    if isinstance(data, list) and data and rng.random() < 0.7:
+        index = rng.randrange(len(data))
+        return data[:index] + [mutate(data[index], rng, replacement)] + data[index + 1:]
+    return replacement
+
+
+def decodes_or_refuses(data) -> None:
+    try:
+        decode(data)
+    except NotPlainData as error:
+        assert str(error)  # a reason, in the grader's words
+
+
+@FUZZ
+@given(json_values)
+def test_decode_refuses_any_json_that_is_not_plain_data_and_raises_nothing_else(data):
+    decodes_or_refuses(data)
+
+
+@FUZZ
+@given(valid_encodings(), st.randoms(use_true_random=False), json_values)
+def test_decode_refuses_an_honest_encoding_with_any_part_replaced_and_raises_nothing_else(data, rng, replacement):
+    decode(data)  # unchanged, it decodes
+    decodes_or_refuses(mutate(data, rng, replacement))
+
+
+@pytest.mark.parametrize("value", [
+    np.arange(12, dtype=np.float32).reshape(3, 4), np.array([True, False]), np.float64(2.5), torch.ones(2, 3, dtype=torch.float64),
+    [1, (2.0, "x"), {"k": None}], float("nan"), float("-inf"),
+])
+def test_honest_values_come_through_unchanged(value):
+    back = decode(plain(value))
+    assert type(back) is type(value)
+    np.testing.assert_array_equal(np.asarray(back, dtype=object), np.asarray(value, dtype=object)) if not isinstance(value, float) \
+        else np.testing.assert_equal(back, value)
+
+
+def array(dtype: str, shape: list, raw: bytes) -> dict:
+    return {"ndarray": {"dtype": dtype, "shape": shape, "b64": base64.b64encode(raw).decode()}}
+
+
+@pytest.mark.parametrize("data, reason", [
+    (array("float32", [3], b"\0" * 8), "do not match its shape"),  # too few bytes
+    (array("float32", [1], b"\0" * 8), "do not match its shape"),  # too many
+    (array("float32", [-1], b"\0" * 8), "malformed shape"),  # numpy would infer the size
+    (array("float32", [2.0], b"\0" * 8), "malformed shape"),
+    (array("float32", [10**6, 10**6, 10**6], b""), "more than"),  # a claimed size, refused before any allocation
+    (array("object", [1], b"\0" * 8), "type 'object'"),
+    ({"ndarray": {"dtype": "uint8", "shape": [3], "b64": "!!!!"}}, "malformed value"),
+    ({"float": "1e5"}, "malformed number"),
+    ({"list": {"not": "a list"}}, "malformed list"),
+    ({"dict": [1, 2]}, "malformed dict"),
+    ({"sequential": [{"linear": [10**6, 10**6], "weight": plain(torch.zeros(1, 1)), "bias": None}]}, "shape"),
+    ({"sequential": [{"linear": [1, 1], "weight": plain(torch.zeros(1, 1, dtype=torch.int64)), "bias": None}]}, "floats"),
+    ({"sequential": [{"layer": "Dropout"}]}, "type 'Dropout'"),
+    ({"function": ["a", "list"]}, "malformed function"),
+    ({"tensor": plain(torch.zeros(1))["tensor"], "extra": 1}, "malformed value"),
+    ({"list": [0] * (kernel_agent.MAX_ITEMS + 1)}, "more than"),
+    pytest.param("x" * (kernel_agent.MAX_TEXT + 1), "string of more than", id="a long string"),
+])
+def test_each_kind_of_forged_value_is_refused_with_its_reason(data, reason):
+    with pytest.raises(NotPlainData, match=reason):
+        decode(data)
+
+
+def nested(depth: int) -> bytes:
+    return b'{"values": {"x": ' + b"[" * depth + b"]" * depth + b'}, "rng": {}}'
+
+
+@pytest.mark.parametrize("raw", [
+    nested(10**5), nested(10**6), b"[" * 10**6, b'{"a": ' * 10**5, b"\xff\xfe\x00garbage", b"", b"nul\x00l", b"[1, 2]", b"NaN",
+    b'{"values": {"x": 1' + b"0" * 5000 + b"}}",  # an integer longer than Python parses
+])
+def test_the_exchange_refuses_bytes_that_are_not_an_answer_without_any_other_exception(tmp_path, raw):
+    exchange = Exchange(tmp_path / "exchange")
+    (exchange.path / "r1.out.json").write_bytes(raw)
+    try:
+        answer = read_answer(exchange, "r1")
+    except StudentCodeError as error:
+        assert "not plain data" in str(error)
+    else:
+        assert isinstance(answer, dict)
+        decodes_or_refuses(answer.get("values"))
+    exchange.close()
+
+
+@FUZZ
+@given(st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode()))
+def test_the_exchange_turns_any_bytes_into_an_answer_or_a_refusal(tmp_path_factory, raw):
+    exchange = Exchange(tmp_path_factory.mktemp("ex") / "exchange")
+    (exchange.path / "r1.out.json").write_bytes(raw)
+    try:
+        assert isinstance(read_answer(exchange, "r1"), dict)
+    except StudentCodeError:
+        pass
+    exchange.close()
+
+
+def test_a_forged_random_state_is_refused_and_moves_no_generator():
+    torch.manual_seed(3)
+    np.random.seed(3)
+    random.seed(3)
+    state = json.loads(json.dumps(kernel_agent.rng_state()))
+    forged = [{**state, "torch": plain(torch.zeros(7, dtype=torch.uint8))},
+              {**state, "numpy": ["MT19937", plain(np.zeros(3, dtype=np.uint32)), 0, 0, 0.0]},
+              {**state, "python": [3, [1, 2], None]}, {**state, "numpy": 5}, [], None]
+    for bad in forged:
+        with pytest.raises(NotPlainData):
+            kernel_agent.set_rng_state(bad)
+    assert (torch.rand(1).item(), np.random.rand(), random.random()) == (
+        torch.manual_seed(3) and torch.rand(1).item(), np.random.seed(3) or np.random.rand(), random.seed(3) or random.random())
+
+
+def test_decoding_the_largest_answer_the_exchange_lets_through_stays_quick():
+    """An answer of the exchange's maximal size made of many small items: refused or decoded in bounded time."""
+    data = {"list": [[0.5] * 40] * 400_000}  # 16 million numbers: more items than the bound
+    started = time.perf_counter()
+    with pytest.raises(NotPlainData, match="more than"):
+        decode(data)
+    assert time.perf_counter() - started < 30  # generous: a safety net against a hang, not a benchmark
+
+
+# -- a test cell judged on forged answers: never an exception out of the grader -------------------------------
+class ForgingBridge:
+    """A kernel whose agent answers every request with the same forged answer."""
+
+    def __init__(self, answer) -> None:
+        self.answer = answer
+
+    def ask(self, method, *args, payload=None):
+        return self.answer
+
+
+SOURCE = ("require('double', 'net', 'value')\ncheck('double(2)', double(2), expect=4)\n### BEGIN HIDDEN TESTS\n"
+          "check('net', net(torch.ones(1, 2)).sum().item(), expect=1.0)\ncheck('value', value, below=1.0)\n")
+
+
+@FUZZ
+@given(json_values | st.dictionaries(st.sampled_from(["values", "missing", "rng", "args", "value", "error"]), json_values, max_size=5))
+def test_a_test_cell_judged_on_any_forged_answer_fails_with_a_reason_and_raises_nothing(answer):
+    if not isinstance(answer, dict):
+        answer = {"values": answer}
+    cell = parse_test_cell("t", SOURCE, 2.0, KNOWN)
+    verdict = CellJudge(LIBRARY, {"t": cell}, ForgingBridge(answer), grading_seed=0, env={}).run(cell)
+    assert verdict.points == 0 and (verdict.error or not all(c.passed for c in verdict.checks))
+
+
+@pytest.mark.parametrize("value, expect_fail", [(float("nan"), True), (float("inf"), True), (np.array([0.1, np.nan]), True),
+                                                (torch.tensor(float("nan")), True), (0.5, False)])
+def test_nan_or_infinity_where_a_number_is_expected_fails_its_check(value, expect_fail):
+    answer = {"values": {"double": {"function": "double"}, "net": plain(nn.Sequential(nn.Linear(2, 1))), "value": plain(value)},
+              "missing": [], "rng": json.loads(json.dumps(kernel_agent.rng_state()))}
+    cell = parse_test_cell("t", "require('value')\ncheck('value', value, below=1.0)\n", 2.0, KNOWN)
+    verdict = CellJudge(LIBRARY, {"t": cell}, ForgingBridge(answer), grading_seed=0, env={}).run(cell)
+    assert (verdict.points == 0) is expect_fail, (verdict.error, [c.message for c in verdict.checks])
+
+
+def deeply_nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("field", ["values", "missing", "rng", "args", "value", "error"])
+@pytest.mark.parametrize("depth", [900, 20_000])  # as deep as JSON parses here, and deeper than any recursion goes
+def test_a_deeply_nested_forged_answer_in_any_field_fails_the_cell_with_a_reason(field, depth):
+    honest = {"values": {"double": {"function": "double"}}, "missing": [], "rng": json.loads(json.dumps(kernel_agent.rng_state())),
+              "args": [None], "value": 4}
+    forged = {**honest, field: deeply_nested(depth)} if field != "error" else {**honest, "error": ["ValueError", deeply_nested(depth)]}
+    cell = parse_test_cell("t", "require('double')\ncheck('double(2)', double(2), expect=4)\n", 2.0, KNOWN)
+    verdict = CellJudge(LIBRARY, {"t": cell}, ForgingBridge(forged), grading_seed=0, env={}).run(cell)
+    assert verdict.points == 0 and verdict.error
