@@ -81,6 +81,8 @@ def safe_grade(course: Course, source: Path | None, csv_path: Path, force: bool 
     print(f"Isolation: {isolation}.")
     print(f"Grades: {csv_path}; class report: {report_path}; feedback: {course.root / 'feedback'}; "
           f"graded notebooks: {course.root / 'autograded'}")
+    for note in grader.state_notes:
+        print(f"Saved state: {note}")
     for report in reports:
         if report.status != "graded" or report.flags:
             print(f"  {report.student}: {report.status}: {reason(report)}")

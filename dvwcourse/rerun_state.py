@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_text_atomic
+from .records import GradeReport
 
 # Why each final status is final; any other status is retried.
 WHY_FINAL = {
@@ -32,18 +33,27 @@ def state_entry(digest: str, fingerprint: str, report: dict[str, Any]) -> dict[s
 
 
 class RerunState:
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, damaged: list[str] | None = None) -> None:
         self.folder = state_dir / "students"
+        self.damaged = [] if damaged is None else damaged  # entries that could not be read, for the summary
 
     def path(self, student: str) -> Path:
         return self.folder / f"{student}.json"
 
     def load(self, student: str) -> dict[str, Any] | None:
-        """The student's entry; None when there is none or it cannot be read (then the student is regraded)."""
+        """The student's entry; None when there is none, or it is damaged (then the student is regraded, and
+        `damaged` says so). A damaged entry is a crash or a full disk's doing: never a reason to stop."""
+        path = self.path(student)
         try:
-            return json.loads(self.path(student).read_text())
-        except (OSError, ValueError):
+            entry = json.loads(path.read_bytes())
+            if not is_entry(entry):
+                raise ValueError("not a rerun state entry")
+        except FileNotFoundError:
             return None
+        except (OSError, ValueError, RecursionError) as error:
+            self.damaged.append(f"{path}: damaged ({type(error).__name__}), so {student} is graded again")
+            return None
+        return entry
 
     def save(self, student: str, entry: dict[str, Any]) -> None:
         write_text_atomic(self.path(student), json.dumps(entry))
@@ -55,6 +65,19 @@ class RerunState:
     def final_entry(self, student: str, digest: str | None, fingerprint: str) -> dict[str, Any] | None:
         """The saved entry if it is final for this content and grading, else None (grade it)."""
         entry = self.load(student)
-        if entry and entry.get("final") and digest is not None and entry.get("digest") == digest and entry.get("fingerprint") == fingerprint:
+        if entry and entry["final"] and digest is not None and entry["digest"] == digest and entry["fingerprint"] == fingerprint:
             return entry
         return None
+
+
+def is_entry(entry: Any) -> bool:
+    """Whether `entry` is what `state_entry` wrote, with a report the summary can read back."""
+    if not (isinstance(entry, dict) and isinstance(entry.get("final"), bool) and isinstance(entry.get("report"), dict)
+            and all(isinstance(entry.get(key), str) for key in ("digest", "fingerprint", "why"))):
+        return False
+    try:
+        report = GradeReport.from_dict(entry["report"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return isinstance(report.student, str) and isinstance(report.status, str) and all(
+        isinstance(number, (int, float)) and not isinstance(number, bool) for number in (report.score, report.max_score))

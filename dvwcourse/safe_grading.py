@@ -67,7 +67,8 @@ class Grader:
         self.tests = master_test_cells(course, self.master, library_names)
         self.answer_ids = answer_ids(self.template)
         self.fingerprint = self._fingerprint()
-        self.state = RerunState(self.state_dir)
+        self.state_notes: list[str] = []  # saved state and caches found damaged and treated as absent (for the summary)
+        self.state = RerunState(self.state_dir, self.state_notes)
         self._master_data: dict[str, int] | None = None
         self.stopped_because: str | None = None  # why grade_all stopped recording, if it did
         # Warm kernels need a uid of their own: only a kernel that runs unprivileged can be cleaned up after.
@@ -107,12 +108,26 @@ class Grader:
         after checking that the master passes every check. Run once per master version, cached."""
         if self._master_data is None:
             cache = self.state_dir / f"master-checks-{self.fingerprint}.json"
-            if cache.is_file():
-                self._master_data = json.loads(cache.read_text())
-            else:
+            self._master_data = self._cached_master_data(cache)
+            if self._master_data is None:
                 self._master_data = self._run_master()
                 write_text_atomic(cache, json.dumps(self._master_data))
         return self._master_data
+
+    def _cached_master_data(self, cache: Path) -> dict[str, int] | None:
+        """The cached master values; None when absent or damaged (then the master runs again, and the summary says so)."""
+        try:
+            data = json.loads(cache.read_bytes())
+            if not (isinstance(data, dict) and set(data) == set(self.tests)
+                    and all(type(count) is int and count >= 0 for count in data.values())):
+                raise ValueError("not the master's check counts")
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, RecursionError) as error:
+            self.state_notes.append(f"{cache}: damaged ({type(error).__name__}), so the master was run again")
+            return None
+        return data
+
 
     def use_master_data(self, data: dict[str, int]) -> None:
         """Take the master's data from elsewhere (a Dask worker gets the coordinator's)."""

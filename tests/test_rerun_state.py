@@ -12,7 +12,7 @@ from dvwcourse.rerun_state import RerunState, state_entry
 from dvwcourse.safe_grading import REFUSED_UNSANDBOXED, Grader
 from dvwcourse.kernel.sandbox import KernelLauncher
 
-REPORT = {"student": "ann", "status": "graded", "score": 24.0}
+REPORT = {"student": "ann", "status": "graded", "score": 24.0, "max_score": 24.0, "cells": []}
 
 
 @pytest.mark.parametrize("status, final", [("graded", True), ("incomplete", True), ("unreadable", True), ("error", False)])
@@ -83,3 +83,43 @@ def test_a_worker_that_cannot_sandbox_refuses_when_the_course_requires_it(course
     assert evaluation.report.notes == [REFUSED_UNSANDBOXED] and evaluation.notebook is None  # no kernel ran
     unsandboxed.record(evaluation)
     assert not unsandboxed.state.load("ann")["final"]  # retried once the worker can sandbox
+
+
+def damaged_versions(text: str) -> list[bytes]:
+    """What a crash or a full disk can leave of a saved file: every cut of it, and other damage."""
+    raw = text.encode()
+    versions = [raw[:n] for n in range(len(raw))] + [b"", b"\0" * 64, b"\xff\xfe garbage", b"[" * 100_000, b"[]", b"null",
+                                                     raw.replace(b'"final": true', b'"final": "yes"'), raw.replace(b'"report": {', b'"report": {"x": 1, ')]
+    return [version for version in versions if version != raw]
+
+
+
+
+def test_every_damaged_version_of_a_saved_entry_means_grade_again_with_a_note_never_an_exception(tmp_path):
+    notes: list[str] = []
+    state = RerunState(tmp_path, notes)
+    state.save("bo", state_entry("d1", "f1", {**REPORT, "student": "bo"}))
+    saved = state.path("bo").read_text()
+    assert state.final_entry("bo", "d1", "f1") is not None and notes == []
+    for damaged in damaged_versions(saved):
+        state.path("bo").write_bytes(damaged)
+        notes.clear()
+        assert state.final_entry("bo", "d1", "f1") is None, damaged[:80]
+        assert len(notes) == 1 and "bo.json: damaged" in notes[0] and "graded again" in notes[0]
+
+
+def test_a_damaged_cache_of_the_masters_values_is_recomputed_with_a_note(unsandboxed, monkeypatch):
+    grader = unsandboxed
+    counts = {grade_id: 3 for grade_id in grader.tests}
+    cache = grader.state_dir / f"master-checks-{grader.fingerprint}.json"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    runs = []
+    monkeypatch.setattr(grader, "_run_master", lambda: runs.append(1) or counts)
+    for damaged in damaged_versions(json.dumps(counts)) + [json.dumps({**counts, "test_unknown": 1}).encode()]:
+        cache.write_bytes(damaged)
+        grader._master_data, runs[:], grader.state_notes[:] = None, [], []
+        assert grader.master_data() == counts and runs == [1], damaged[:80]
+        assert len(grader.state_notes) == 1 and "damaged" in grader.state_notes[0] and "master was run again" in grader.state_notes[0]
+        assert json.loads(cache.read_text()) == counts  # written back whole
+    grader._master_data, runs[:], grader.state_notes[:] = None, [], []
+    assert grader.master_data() == counts and runs == [] and grader.state_notes == []  # a sound cache is used
