@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import stock_grading
 from .batch_lock import batch_lock
+from .batch_stop import GradebookUnavailable, LowDiskSpace
 from .class_report import write_class_report
 from .inputs import find_submissions
 from .progress import Progress
@@ -20,7 +21,8 @@ from .settings import Course, CourseError, load_course
 from .validation import validate_notebook
 from .workers import DaskWorkers, LocalWorkers, Workers
 
-EXIT_LOW_DISK_SPACE = 3  # grading stopped recording: the course folder's disk is nearly full
+EXIT_LOW_DISK_SPACE = LowDiskSpace.exit_status  # grading stopped recording: the course folder's disk is nearly full
+EXIT_GRADEBOOK_UNAVAILABLE = GradebookUnavailable.exit_status  # grading stopped recording: the gradebook did not answer
 
 
 def cmd_release(course: Course, args: argparse.Namespace) -> int:
@@ -89,11 +91,11 @@ def safe_grade(course: Course, source: Path | None, csv_path: Path, force: bool 
     failed = [r.student for r in reports if not r.graded and r.status != PENDING]
     if failed:
         print(f"Could not grade {len(failed)} submissions: {', '.join(failed)}", file=sys.stderr)
-    if grader.stopped_because:
+    if grader.stopped:
         pending = [r.student for r in reports if r.status == PENDING]
-        print(f"Stopped recording: {grader.stopped_because}. {len(pending)} submissions were not recorded "
-              f"({', '.join(pending)}); free some space and run again to grade them.", file=sys.stderr)
-        return EXIT_LOW_DISK_SPACE
+        print(f"Stopped recording: {grader.stopped}. {len(pending)} submissions were not recorded "
+              f"({', '.join(pending)}); {grader.stopped.advice}.", file=sys.stderr)
+        return grader.stopped.exit_status
     return 1 if failed else 0
 
 

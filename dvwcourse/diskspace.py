@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import shutil
 
+from .batch_stop import LowDiskSpace
 from .settings import Course, megabytes
 
-
-class LowDiskSpace(Exception):
-    """Too little free space to record grades safely; what is not recorded waits for the next run."""
+__all__ = ["LowDiskSpace", "ensure_free_space", "free_bytes"]
 
 
 def free_bytes(course: Course) -> int:

@@ -1,9 +1,9 @@
 """Store judged scores in nbgrader's gradebook, where formgrader and `nbgrader export` find them."""
 from __future__ import annotations
 
-from nbgrader.api import MissingEntry
+from nbgrader.api import Gradebook, MissingEntry
 
-from .nbgrader_api import open_gradebook
+from .nbgrader_api import in_gradebook
 from .records import CellVerdict
 from .settings import Course, CourseError
 
@@ -11,10 +11,12 @@ from .settings import Course, CourseError
 def store_scores(course: Course, student: str, verdicts: list[CellVerdict], written: dict[str, bool]) -> None:
     """Autograded scores from `verdicts`; written answers flagged for a person when answered.
 
-    Manual grades already given survive a regrade: the submission is updated, not replaced.
+    Manual grades already given survive a regrade: the submission is updated, not replaced. A database that does
+    not answer is waited for; then GradebookUnavailable (see nbgrader_api.in_gradebook).
     """
     scores = {v.grade_id: v.points for v in verdicts}
-    with open_gradebook(course) as gradebook:
+
+    def store(gradebook: Gradebook) -> None:
         try:
             gradebook.find_assignment(course.assignment_id)
         except MissingEntry as error:
@@ -36,3 +38,5 @@ def store_scores(course: Course, student: str, verdicts: list[CellVerdict], writ
                     grade.auto_score = None
                     grade.needs_manual_grade = True
         gradebook.db.commit()
+
+    in_gradebook(course, store)

@@ -29,7 +29,8 @@ from .bundle import MasterBundle, PackedSubmission, make_bundle, require_same_co
 from .cells import grade_id, is_written_answer
 from .checkspec import library_sources, master_test_cells, module_names
 from .code_version import grading_code_version
-from .diskspace import LowDiskSpace, ensure_free_space
+from .batch_stop import BatchStop
+from .diskspace import ensure_free_space
 from .kernel.execution import RunResult, Testing, run_notebook
 from .feedback import write_feedback
 from .gradebook_io import store_scores
@@ -70,7 +71,7 @@ class Grader:
         self.state_notes: list[str] = []  # saved state and caches found damaged and treated as absent (for the summary)
         self.state = RerunState(self.state_dir, self.state_notes)
         self._master_data: dict[str, int] | None = None
-        self.stopped_because: str | None = None  # why grade_all stopped recording, if it did
+        self.stopped: BatchStop | None = None  # why grade_all stopped recording, if it did
         # Warm kernels need a uid of their own: only a kernel that runs unprivileged can be cleaned up after.
         warm = course.sandbox.warm_kernels and (self.launcher.sandboxed or self.launcher.bounded)
         self.warm = WarmPool(self.launcher, self.library, self.notebook_env()) if warm else None
@@ -210,7 +211,8 @@ class Grader:
     def record(self, evaluation: Evaluation) -> None:
         """Store one evaluation: graded notebook, gradebook scores, feedback and rerun state.
 
-        Raises LowDiskSpace, before writing anything, when the course folder's disk is nearly full. Each
+        Raises LowDiskSpace, before writing anything, when the course folder's disk is nearly full, and
+        GradebookUnavailable when the gradebook does not answer (after retries). Each
         file is written whole or not at all, and the rerun state last: until it is saved, a rerun grades
         the submission again.
         """
@@ -270,8 +272,8 @@ class Grader:
                 reports[evaluation.report.student] = evaluation.report
                 if progress:
                     progress(evaluation)
-        except LowDiskSpace as error:
-            self.stopped_because = str(error)
+        except BatchStop as error:  # the environment's doing (disk, gradebook): the rest waits for the next run
+            self.stopped = error
             reports.update(self._leave_for_next_run([s.student for s in todo if s.student not in reports], str(error)))
         finally:
             evaluations.close()  # stops the workers' queued submissions

@@ -7,15 +7,19 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
 import sqlalchemy
 
 from conftest import copy_course, write_corpus
+import dvwcourse.nbgrader_api as nbgrader_api
+from dvwcourse.batch_stop import GradebookUnavailable
 from dvwcourse.inputs import find_submissions
 from dvwcourse.nbgrader_api import open_gradebook
 from dvwcourse.release import build_release
+from dvwcourse.records import PENDING
 from dvwcourse.safe_grading import Grader
 from dvwcourse.settings import load_course
 from dvwcourse.workers import LocalWorkers
@@ -30,41 +34,94 @@ def postgres_tool(name: str) -> str:
     return found
 
 
-@pytest.fixture
-def postgres_url():
+class PostgresServer:
     """A throwaway PostgreSQL server on 127.0.0.1, run as the postgres user, with a database 'gradebook'."""
-    folder = Path(tempfile.mkdtemp(prefix="dvw-pg-"))
-    os.chmod(folder, 0o755)
-    shutil.chown(folder, "postgres")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    as_postgres = ["runuser", "-u", "postgres", "--"]
-    data = folder / "data"
-    subprocess.run([*as_postgres, postgres_tool("initdb"), "-D", str(data), "--auth=trust", "-U", "postgres"], check=True, capture_output=True)
-    subprocess.run([*as_postgres, postgres_tool("pg_ctl"), "-D", str(data), "-w", "-l", str(folder / "log"),
-                    "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
-    try:
-        engine = sqlalchemy.create_engine(f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres", isolation_level="AUTOCOMMIT")
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="dvw-pg-"))
+        os.chmod(self.folder, 0o755)
+        shutil.chown(self.folder, "postgres")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.data = self.folder / "data"
+        self.url = f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/gradebook"
+        subprocess.run([*AS_POSTGRES, postgres_tool("initdb"), "-D", str(self.data), "--auth=trust", "-U", "postgres"], check=True, capture_output=True)
+        self.start()
+        engine = sqlalchemy.create_engine(f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres", isolation_level="AUTOCOMMIT")
         with engine.connect() as connection:
             connection.execute(sqlalchemy.text("CREATE DATABASE gradebook"))
         engine.dispose()
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/gradebook"
+
+    def start(self) -> None:
+        subprocess.run([*AS_POSTGRES, postgres_tool("pg_ctl"), "-D", str(self.data), "-w", "-l", str(self.folder / "log"),
+                        "-o", f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+
+    def stop(self) -> None:
+        """As a crash or a restart does: every connection dropped at once."""
+        subprocess.run([*AS_POSTGRES, postgres_tool("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"], capture_output=True)
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+AS_POSTGRES = ["runuser", "-u", "postgres", "--"]
+
+
+@pytest.fixture
+def postgres():
+    server = PostgresServer()
+    try:
+        yield server
     finally:
-        subprocess.run([*as_postgres, postgres_tool("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(folder, ignore_errors=True)
+        server.remove()
 
 
-def test_grading_writes_scores_to_a_postgresql_gradebook(tmp_path, postgres_url):
-    copy_course(tmp_path)
-    settings = tmp_path / "course.yml"
-    settings.write_text(settings.read_text().replace('gradebook_url: ""', f'gradebook_url: "{postgres_url}"'))
-    course = load_course(tmp_path)
+def postgres_course(folder: Path, url: str, names: list[str]):
+    copy_course(folder)
+    settings = folder / "course.yml"
+    settings.write_text(settings.read_text().replace('gradebook_url: ""', f'gradebook_url: "{url}"'))
+    course = load_course(folder)
     build_release(course)  # nbgrader's generate_assignment records the assignment in PostgreSQL
-    write_corpus(course, tmp_path / "incoming", ["correct", "blank"])
+    write_corpus(course, folder / "incoming", names)
+    return course
+
+
+def test_grading_writes_scores_to_a_postgresql_gradebook(tmp_path, postgres):
+    course = postgres_course(tmp_path, postgres.url, ["correct", "blank"])
     reports = Grader(course).grade_all(find_submissions(course, tmp_path / "incoming"), workers=LocalWorkers(2))
     assert {r.student: r.score for r in reports} == {"blank": 0, "correct": 24}
     with open_gradebook(course) as gradebook:
         assert gradebook.find_submission(course.assignment_id, "correct").score == 24
         assert sorted(s.id for s in gradebook.students) == ["blank", "correct"]
     assert not (tmp_path / "gradebook.db").exists()
+
+
+def test_a_postgresql_server_that_restarts_mid_batch_is_waited_for_and_one_that_stays_down_stops_the_batch_cleanly(
+        tmp_path, postgres, monkeypatch):
+    course = postgres_course(tmp_path, postgres.url, ["correct", "blank", "mistake_make_data"])
+    submissions = find_submissions(course, tmp_path / "incoming")
+    grader = Grader(course)
+    grader.master_data()
+
+    def restart_after_first(evaluation):  # the server goes down right after a submission is recorded, back 3 s later
+        if evaluation.report.student == submissions[0].student:
+            postgres.stop()
+            threading.Timer(3.0, postgres.start).start()
+
+    reports = grader.grade_all(submissions, force=True, workers=LocalWorkers(1), progress=restart_after_first)
+    assert {r.student: r.score for r in reports} == {"correct": 24, "blank": 0, "mistake_make_data": 22} and grader.stopped is None
+
+    monkeypatch.setattr(nbgrader_api, "RETRY_DELAYS", (0.5, 1.0))  # a server that stays down: the batch stops
+    stay_down = lambda evaluation: evaluation.report.student == submissions[0].student and postgres.stop()
+    reports = grader.grade_all(submissions, force=True, workers=LocalWorkers(1), progress=stay_down)
+    assert [r.status for r in reports] == ["graded", PENDING, PENDING]
+    assert isinstance(grader.stopped, GradebookUnavailable) and f"127.0.0.1:{postgres.port}/gradebook did not answer" in str(grader.stopped)
+    postgres.start()
+    grader.stopped = None
+    rerun = grader.grade_all(submissions, workers=LocalWorkers(1))  # a plain rerun completes it
+    assert [r.skipped for r in rerun] == [True, False, False] and [r.status for r in rerun] == ["graded"] * 3
+    with open_gradebook(course) as gradebook:
+        assert {s.student.id: s.score for s in gradebook.assignment_submissions(course.assignment_id)} == {
+            "correct": 24, "blank": 0, "mistake_make_data": 22}
