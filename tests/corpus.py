@@ -131,6 +131,36 @@ REPLACE_CHECKS = (
     "def require(*names):\n    pass\n"
     "def note_difference(*args):\n    pass"
 )
+# Hostile exports: the agent's JSON writer or encoder replaced, so every answer is not the plain data it claims.
+FORGE_DEEP_NESTING = """
+class _DeepJson:
+    import json as _real
+    load, loads = _real.load, _real.loads
+    calls = 0
+    @staticmethod
+    def dump(answer, handle):
+        rng = _DeepJson._real.dumps(answer.get("rng", {}))
+        if "values" in answer:  # every name a function, so that the grader calls it
+            names = list(answer["values"]) + answer.get("missing", [])
+            values = ", ".join(f'"{name}": {{"function": "{name}"}}' for name in names)
+            handle.write('{"values": {' + values + '}, "missing": [], "rng": ' + rng + '}')
+            return
+        # Calls answer in turn with a value nested deeper than JSON parses, and an error whose details nest
+        # as deep as it does.
+        _DeepJson.calls += 1
+        depth = 300000 if _DeepJson.calls % 2 else 800
+        deep = '[' * depth + ']' * depth
+        handle.write('{"error": ["ValueError", ' + deep + '], "value": ' + deep + ', "args": [], "rng": ' + rng + '}')
+type(__dvw_agent__).values.__globals__["json"] = _DeepJson
+"""
+FORGE_BAD_ARRAYS = """
+import base64, math
+_codec = type(__dvw_agent__).values.__globals__
+def _forged(value, depth=0):
+    shape = [10**6, 10**6] if isinstance(value, (int, float)) else [3]  # claims a terabyte, or three numbers in eight bytes
+    return {"ndarray": {"dtype": "float64", "shape": shape, "b64": base64.b64encode(bytes(8)).decode()}}
+_codec["encode"] = _forged
+"""
 # Replaces the grader's agent in the kernel with one that guesses every value from its name.
 FORGE_AGENT = """
 import numpy as np, torch
@@ -367,6 +397,10 @@ CASES: dict[str, Case] = {
         "Es_deep = np.geomspace(1.0, 1e-4, 4 * n_steps(50000))\n"
         "loss_deep = compute_loss(student, X_test, y_test) / y_test.var().item()")},
         expect_lost={"test_deep_student"}, what="the deep student is the teacher, barely perturbed, and a made-up curve"),
+    "forge_deep_nesting": Case("blank", {FIRST: FORGE_DEEP_NESTING}, expect_lost=ALL,
+                               what="the agent's JSON writer replaced: answers nested 800 and 300,000 levels deep"),
+    "forge_bad_arrays": Case("blank", {FIRST: FORGE_BAD_ARRAYS}, expect_lost=ALL,
+                             what="the agent's encoder replaced: arrays whose bytes do not match their claimed shapes"),
     # Leakers: try to smuggle hidden checks and hidden inputs out through errors, values and names.
     "leak_in_errors": Case("blank", {FIRST: LEAK_IN_ERRORS}, expect_lost=ALL, what="every function raises with what the kernel saw"),
     "leak_in_values": Case("blank", {FIRST: LEAK_IN_VALUES}, expect_lost=ALL, what="every function returns what the kernel saw, as text"),
