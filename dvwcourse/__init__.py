@@ -3,7 +3,7 @@
 Module map, in pipeline order (`cli` drives it; `safe_grading.Grader` runs the grading stages):
 
 Settings   settings (the Course the tools use) <- course_schema (course.yml's declared schema);
-           nbgrader_settings, nbgrader_api (nbgrader's configuration, API and gradebook).
+           nbgrader_settings, nbgrader_api (nbgrader's configuration, API and gradebook, written with retries).
 Release    release (points from course.yml, then nbgrader's generate_assignment); cells (nbgrader's
            cell vocabulary: grade_id, answer and test cells); samples (sample submissions);
            validation (a student's "does my notebook pass?").
@@ -18,8 +18,8 @@ Run        kernel/ (the sandboxed-kernel stage, a subpackage): kernel.execution 
 Judge      checkspec (the master's test cells and their contract), trusted_tests (test cells run in the
            grader on the exported values), judge (what a student may read about a check).
 Record     records (reports, evaluations, verdicts: plain data), gradebook_io (scores into nbgrader's
-           gradebook), feedback and html_pages, atomic and diskspace (whole writes, free space),
-           batch_lock (one batch at a time).
+           gradebook), feedback and html_pages, atomic (whole writes, saved JSON read back) and diskspace (free space),
+           batch_lock (one batch at a time), batch_stop (why a batch stops recording: disk, gradebook).
 Report     results (terminal table, grades.csv), class_report (the HTML page), progress.
 Scale out  workers (serial, local threads, Dask) with bundle (what a worker without the course needs),
            code_version (workers must judge alike).

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_text_atomic
+from .atomic import read_saved_json, write_text_atomic
 from .records import GradeReport
 
 # Why each final status is final; any other status is retried.
@@ -43,17 +43,7 @@ class RerunState:
     def load(self, student: str) -> dict[str, Any] | None:
         """The student's entry; None when there is none, or it is damaged (then the student is regraded, and
         `damaged` says so). A damaged entry is a crash or a full disk's doing: never a reason to stop."""
-        path = self.path(student)
-        try:
-            entry = json.loads(path.read_bytes())
-            if not is_entry(entry):
-                raise ValueError("not a rerun state entry")
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, RecursionError) as error:
-            self.damaged.append(f"{path}: damaged ({type(error).__name__}), so {student} is graded again")
-            return None
-        return entry
+        return read_saved_json(self.path(student), is_entry, self.damaged, f"{student} is graded again")
 
     def save(self, student: str, entry: dict[str, Any]) -> None:
         write_text_atomic(self.path(student), json.dumps(entry))

@@ -24,7 +24,7 @@ from typing import Callable, Iterator
 import nbformat
 
 from .assemble import Answers, answer_ids, assemble, read_answers
-from .atomic import write_text_atomic
+from .atomic import read_saved_json, write_text_atomic
 from .bundle import MasterBundle, PackedSubmission, make_bundle, require_same_code, unpack_course
 from .cells import grade_id, is_written_answer
 from .checkspec import library_sources, master_test_cells, module_names
@@ -117,18 +117,10 @@ class Grader:
 
     def _cached_master_data(self, cache: Path) -> dict[str, int] | None:
         """The cached master values; None when absent or damaged (then the master runs again, and the summary says so)."""
-        try:
-            data = json.loads(cache.read_bytes())
-            if not (isinstance(data, dict) and set(data) == set(self.tests)
-                    and all(type(count) is int and count >= 0 for count in data.values())):
-                raise ValueError("not the master's check counts")
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, RecursionError) as error:
-            self.state_notes.append(f"{cache}: damaged ({type(error).__name__}), so the master was run again")
-            return None
-        return data
+        def is_valid(data: object) -> bool:
+            return isinstance(data, dict) and set(data) == set(self.tests) and all(type(n) is int and n >= 0 for n in data.values())
 
+        return read_saved_json(cache, is_valid, self.state_notes, "the master was run again")
 
     def use_master_data(self, data: dict[str, int]) -> None:
         """Take the master's data from elsewhere (a Dask worker gets the coordinator's)."""
