@@ -110,6 +110,27 @@ def test_a_plain_rerun_retries_a_submission_that_failed_for_an_environment_error
         assert gradebook.find_submission(course.assignment_id, "correct").score == 24
 
 
+def test_state_damaged_by_a_crash_or_a_full_disk_is_regraded_and_named_never_a_traceback(course_with):
+    course, incoming = course_with(["blank", "mistake_make_data"])
+    first = grade(course, str(incoming))
+    assert first.returncode == 0, first.stdout + first.stderr
+    (cache,) = course.state_dir.glob("master-checks-*.json")
+    for path, keep in [(course.state_dir / "students" / "blank.json", 0.5), (course.state_dir / "students" / "mistake_make_data.json", 0),
+                       (cache, 0.3)]:
+        raw = path.read_bytes()
+        path.write_bytes(raw[:int(len(raw) * keep)])  # cut short, as a crash or a full disk leaves a file
+    rerun = grade(course, str(incoming))
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "Traceback" not in rerun.stdout + rerun.stderr
+    notes = [line for line in rerun.stdout.splitlines() if line.startswith("Saved state: ")]
+    assert len(notes) == 3 and all("damaged" in line for line in notes)
+    assert any("master-checks" in line and "the master was run again" in line for line in notes)
+    assert any("blank.json" in line and "blank is graded again" in line for line in notes)
+    assert [row_status(rerun.stdout, s) for s in ("blank", "mistake_make_data")] == ["graded", "graded"]  # not "(unchanged)"
+    assert state(course, "mistake_make_data")["report"]["score"] == SCORES["mistake_make_data"]
+    assert json.loads(cache.read_text())  # written back whole
+
+
 def test_a_second_batch_on_the_same_course_stops_at_once_and_neither_corrupts_the_gradebook(course_with, tmp_path):
     names = ["correct", "blank", "mistake_make_data"]
     course, incoming = course_with(names)
