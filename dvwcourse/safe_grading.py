@@ -12,6 +12,7 @@ import ast
 import copy
 import hashlib
 import json
+import math
 import tempfile
 import time
 import traceback
@@ -19,7 +20,7 @@ import weakref
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import nbformat
 
@@ -44,6 +45,12 @@ from .workers import GradingJob, SerialWorkers, Workers
 from .kernel.warm_kernels import WarmPool
 
 MASTER = "__master__"  # the student name the master's own run draws its hidden inputs for
+# A call of a student's function may take this many times the master's own slowest call of it (a busy or slower
+# machine, a slower correct way), and never less than MIN_CALL_SECONDS, before it is stopped as not returning.
+CALL_TIME_MULTIPLE = 20
+MIN_CALL_SECONDS = 5
+# How often a notebook is graded again on a fresh kernel after the grader had to kill one (see _run_kernel).
+MAX_FRESH_KERNELS = 3
 REFUSED_UNSANDBOXED = ("refused: this worker cannot run the sandbox (bubblewrap missing or not allowed here) and course.yml "
                        "says sandbox.required: true; install bubblewrap there, or set sandbox.required: false to grade with limits only")
 
@@ -68,7 +75,7 @@ class Grader:
         self.answer_ids = answer_ids(self.template)
         self.fingerprint = self._fingerprint()
         self.state = RerunState(self.state_dir)
-        self._master_data: dict[str, int] | None = None
+        self._master_data: dict[str, Any] | None = None
         self.stopped_because: str | None = None  # why grade_all stopped recording, if it did
         # Warm kernels need a uid of their own: only a kernel that runs unprivileged can be cleaned up after.
         warm = course.sandbox.warm_kernels and (self.launcher.sandboxed or self.launcher.bounded)
@@ -97,14 +104,16 @@ class Grader:
         # NBGRADER_EXECUTION tells notebook code it is being graded (the demo then skips its widget).
         return {**self.course.grading_env, "NBGRADER_EXECUTION": "autograde"}
 
-    def testing(self, student: str) -> Testing:
-        """How this student's test cells run: in this process, on inputs drawn for this student."""
-        return Testing(self.tests, self.library, grading_seed(self.course, student), self.course.grading_env)
+    def testing(self, student: str, master_call_seconds: dict[str, float] | None = None) -> Testing:
+        """How this student's test cells run: in this process, on inputs drawn for this student, each call of a
+        student's function within its limit from the master's own calls (none for the master's run itself)."""
+        return Testing(self.tests, self.library, grading_seed(self.course, student), self.course.grading_env,
+                       call_time_limits(master_call_seconds or {}, self.launcher.settings.cell_seconds))
 
     # -- the master's own run -------------------------------------------------------------------
-    def master_data(self) -> dict[str, int]:
-        """What grading needs from the master's own run (the number of checks of each test cell),
-        after checking that the master passes every check. Run once per master version, cached."""
+    def master_data(self) -> dict[str, Any]:
+        """What grading needs from the master's own run ("checks": the number of checks of each test cell,
+        "call_seconds": the slowest call of each student function), after checking that the master passes every check. Run once per master version, cached."""
         if self._master_data is None:
             cache = self.state_dir / f"master-checks-{self.fingerprint}.json"
             if cache.is_file():
@@ -114,7 +123,7 @@ class Grader:
                 write_text_atomic(cache, json.dumps(self._master_data))
         return self._master_data
 
-    def use_master_data(self, data: dict[str, int]) -> None:
+    def use_master_data(self, data: dict[str, Any]) -> None:
         """Take the master's data from elsewhere (a Dask worker gets the coordinator's)."""
         self._master_data = data
 
@@ -123,7 +132,7 @@ class Grader:
         return GradingJob(self.evaluate, evaluate_packed, lambda: make_bundle(self.course, self.fingerprint, self.master_data()),
                           self.fingerprint, self.max_score)
 
-    def _run_master(self) -> dict[str, int]:
+    def _run_master(self) -> dict[str, Any]:
         nb = copy.deepcopy(self.master)
         result = self._run_kernel(nb, self.testing(MASTER), [])
         problems = list(result.notes) + [f"{cell}: {error}" for cell, error in result.errors.items()]
@@ -134,7 +143,8 @@ class Grader:
                 problems.append(f"{verdict.grade_id}: no check ran")
         if problems:
             raise CourseError(f"{self.course.source_notebook}: the master fails its own checks:\n" + "\n".join(problems))
-        return {grade_id: len(verdict.checks) for grade_id, verdict in result.verdicts.items()}
+        return {"checks": {grade_id: len(verdict.checks) for grade_id, verdict in result.verdicts.items()},
+                "call_seconds": result.call_seconds}
 
     # -- one submission -------------------------------------------------------------------------
     def evaluate(self, submission: Submission) -> Evaluation:
@@ -158,6 +168,26 @@ class Grader:
         return self._evaluate(submission)
 
     def _run_kernel(self, nb: nbformat.NotebookNode, testing: Testing, files: list[Path]) -> RunResult:
+        """Run `nb` (filled in place). When the grader had to kill the kernel because a call of the student's did not
+        return and ignored the interrupt, the notebook is run again from the start on a fresh kernel, where that call
+        fails at once (it makes the same calls in the same order): every other cell is graded as if the call had
+        been stopped cleanly. At most MAX_FRESH_KERNELS times; then the cells after it lose their points, saying why."""
+        cells, notes = copy.deepcopy(nb.cells), []
+        while True:
+            result = self._run_once(nb, testing, files)
+            if not (result.stuck_call and result.stuck_call[0]) or len(testing.stuck_calls) >= MAX_FRESH_KERNELS:
+                break
+            call, seconds = result.stuck_call
+            cell, name, _ = call.split("/")
+            notes.append(f"In {cell}, your `{name}` did not return within {seconds:g} s on the grader's inputs and ignored the "
+                         "interrupt: the grader stopped its kernel and graded the notebook again on a fresh kernel, where that "
+                         "call counts as not returned.")
+            testing = replace(testing, stuck_calls={**testing.stuck_calls, call: seconds})
+            nb.cells = copy.deepcopy(cells)
+        result.notes[:0] = notes
+        return result
+
+    def _run_once(self, nb: nbformat.NotebookNode, testing: Testing, files: list[Path]) -> RunResult:
         """Run `nb` on a warm kernel when the course has them and one can be had, else on a cold one."""
         result = self.warm.run(nb, testing, files) if self.warm else None
         if result is None:
@@ -175,15 +205,15 @@ class Grader:
             yield replace(self.launcher, uid=uid)
 
     def _evaluate(self, submission: Submission) -> Evaluation:
-        master_checks = self.master_data()
+        master = self.master_data()
         answers = read_answers(submission.notebook, self.answer_ids)
         if answers.unreadable:
             return Evaluation.failed(submission.student, "unreadable", self.max_score, answers.unreadable)
         nb = assemble(self.master, self.template, answers)
-        result = self._run_kernel(nb, self.testing(submission.student), submission.files)
+        result = self._run_kernel(nb, self.testing(submission.student, master["call_seconds"]), submission.files)
         cells = [result.verdicts[grade_id] for grade_id in self.tests]
         for cell in cells:
-            cell.unreached = max(0, master_checks.get(cell.grade_id, 0) - len(cell.checks))
+            cell.unreached = max(0, master["checks"].get(cell.grade_id, 0) - len(cell.checks))
         report = GradeReport(
             submission.student,
             "incomplete" if result.kernel_died or result.unrun else "graded",
@@ -268,6 +298,12 @@ class Grader:
             self.state.forget(student)
         note = f"not recorded, left for the next run: {why}"
         return {student: GradeReport(student, PENDING, 0.0, self.max_score, notes=[note]) for student in students}
+
+
+def call_time_limits(master_seconds: dict[str, float], cell_seconds: float) -> dict[str, float]:
+    """Each student function's time limit per call, from the master's slowest call of it; never above the cell limit."""
+    return {name: float(min(cell_seconds, max(MIN_CALL_SECONDS, math.ceil(CALL_TIME_MULTIPLE * seconds))))
+            for name, seconds in master_seconds.items()}
 
 
 def _digest_or_none(submission: Submission) -> str | None:

@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import threading
+import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Awaitable, Callable
 from unittest.mock import patch
@@ -43,24 +44,68 @@ class KernelDied(StudentCodeError):
     pass
 
 
+class CallTimedOut(StudentCodeError):
+    """A request did not finish within its time limit; the kernel was interrupted and answers again."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"your code ran longer than {seconds:g} s for one check")
+        self.seconds = seconds
+
+
+class KernelStopped(KernelDied):
+    """A request did not finish in time and the kernel ignored the interrupt: the grader killed it.
+    `call` names the request (see CallClock.next_call), so a fresh kernel can be told to skip it."""
+
+    def __init__(self, message: str, seconds: float, call: str = "") -> None:
+        super().__init__(message)
+        self.seconds, self.call = seconds, call
+
+
+class CallClock:
+    """The time limit of each call of a student's function, the time each took, and the calls known not to return.
+
+    Calls are named by test cell, function and order (`test_x/f/0`): a notebook graded again on a fresh kernel
+    makes the same calls in the same order, so a call that had to be killed can fail at once there."""
+
+    def __init__(self, limits: dict[str, float] | None = None, stuck: dict[str, float] | None = None) -> None:
+        self.limits = dict(limits or {})  # by function; a function without one gets the bridge's own limit
+        self.stuck = dict(stuck or {})  # call -> the limit it had
+        self.seconds: dict[str, float] = {}  # the slowest call of each function, measured here
+        self.cell = ""
+        self.counts: dict[str, int] = {}
+
+    def start_cell(self, grade_id: str) -> None:
+        self.cell, self.counts = grade_id, {}
+
+    def next_call(self, name: str) -> str:
+        index = self.counts.get(name, 0)
+        self.counts[name] = index + 1
+        return f"{self.cell}/{name}/{index}"
+
+    def record(self, name: str, seconds: float) -> None:
+        self.seconds[name] = max(self.seconds.get(name, 0.0), seconds)
+
+
 class KernelBridge:
     """Requests from the test thread to the kernel, sent and answered on the event loop's thread."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, send: Callable[[str, str, str | None], Awaitable[dict]],
+    def __init__(self, loop: asyncio.AbstractEventLoop, send: Callable[[str, str, str | None, float], Awaitable[dict]],
                  timeout: float) -> None:
         self.loop = loop
-        self.send = send  # (request id, code, payload) -> the agent's answer
+        self.send = send  # (request id, code, payload, seconds) -> the agent's answer
         self.timeout = timeout
         self.ids = itertools.count()
 
-    def ask(self, method: str, *args: Any, payload: str | None = None) -> dict:
-        """Call the agent's `method` with `args` (small literals) and `payload` (JSON, sent as a file)."""
+    def ask(self, method: str, *args: Any, payload: str | None = None, seconds: float | None = None) -> dict:
+        """Call the agent's `method` with `args` (small literals) and `payload` (JSON, sent as a file), within
+        `seconds` (default: the bridge's limit). Raises CallTimedOut, or KernelStopped when the kernel had to be killed."""
         request_id = f"r{next(self.ids)}"
         code = f"__dvw_agent__.{method}({', '.join(repr(a) for a in (request_id, *args))})"
-        future = asyncio.run_coroutine_threadsafe(self.send(request_id, code, payload), self.loop)
+        seconds = self.timeout if seconds is None else seconds
+        future = asyncio.run_coroutine_threadsafe(self.send(request_id, code, payload, seconds), self.loop)
         JUDGE_LOCK.release()  # others may compute while this cell waits for its kernel
         try:
-            return future.result(self.timeout + 30)
+            return future.result(seconds + 60)  # room for an interrupt, a kill and the kernel's shutdown
         except FutureTimeout as error:
             raise StudentCodeError("the kernel did not answer the grader in time") from error
         finally:
@@ -70,9 +115,10 @@ class KernelBridge:
 class StudentFunction:
     """Calls the student's function in the kernel, with the grader's inputs and random state."""
 
-    def __init__(self, name: str, bridge: KernelBridge) -> None:
+    def __init__(self, name: str, bridge: KernelBridge, clock: CallClock) -> None:
         self.name = name
         self.bridge = bridge
+        self.clock = clock
 
     def __repr__(self) -> str:
         return f"<your function {self.name}>"
@@ -80,7 +126,17 @@ class StudentFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         request = {"rng": kernel_agent.rng_state(), "args": [kernel_agent.encode(a) for a in args],
                    "kwargs": {k: kernel_agent.encode(v) for k, v in kwargs.items()}}
-        answer = self.bridge.ask("call", self.name, payload=json.dumps(request))
+        call, seconds = self.clock.next_call(self.name), self.clock.limits.get(self.name)
+        if call in self.clock.stuck:  # it did not return on an earlier kernel, which had to be killed
+            raise StudentCodeError(self.did_not_return(self.clock.stuck[call]))
+        started = time.perf_counter()
+        try:
+            answer = self.bridge.ask("call", self.name, payload=json.dumps(request), seconds=seconds)
+        except KernelStopped as error:
+            raise KernelStopped(f"{self.did_not_return(error.seconds)}, and it ignored the interrupt", error.seconds, call) from error
+        except CallTimedOut as error:
+            raise StudentCodeError(self.did_not_return(error.seconds)) from error
+        self.clock.record(self.name, time.perf_counter() - started)
         if answer.get("missing"):
             raise StudentCodeError(f"`{self.name}` is not a function in your notebook")
         try:
@@ -93,6 +149,9 @@ class StudentFunction:
         if "error" in answer:
             raise StudentCodeError(f"calling your `{self.name}` raised {exception_name(answer['error'])}", answer["error"])
         return decode_answer(answer.get("value"), self.name)
+
+    def did_not_return(self, seconds: float) -> str:
+        return f"your `{self.name}` did not return within {seconds:g} s on the grader's inputs"
 
 
 def exception_name(error: Any) -> str:
@@ -125,9 +184,10 @@ class GraderNamespace(dict):
     """The namespace test cells run in: the master's library and the tests' own names, plus the
     student's names the current cell requires, read from the kernel (once per cell)."""
 
-    def __init__(self, bridge: KernelBridge) -> None:
+    def __init__(self, bridge: KernelBridge, clock: CallClock) -> None:
         super().__init__()
         self.bridge = bridge
+        self.clock = clock
         self.required: set[str] = set()
         self.fetched: dict[str, Any] = {}
         self.rng: dict | None = None  # the kernel's random state when the names were read
@@ -161,7 +221,7 @@ class GraderNamespace(dict):
         for name, data in answer.get("values", {}).items():
             if name in wanted:
                 value = decode_answer(data, name)
-                self.fetched[name] = StudentFunction(name, self.bridge) if isinstance(value, kernel_agent.KernelFunction) else value
+                self.fetched[name] = StudentFunction(name, self.bridge, self.clock) if isinstance(value, kernel_agent.KernelFunction) else value
         return [n for n in wanted if n not in self.fetched]
 
 
@@ -169,9 +229,10 @@ class CellJudge:
     """Runs a submission's test cells in order, in one grader namespace, each against the kernel."""
 
     def __init__(self, library: list[str], tests: dict[str, TestCell], bridge: KernelBridge, grading_seed: int,
-                 env: dict[str, str]) -> None:
+                 env: dict[str, str], clock: CallClock | None = None) -> None:
         self.bridge = bridge
-        self.namespace = GraderNamespace(bridge)
+        self.clock = clock or CallClock()
+        self.namespace = GraderNamespace(bridge, self.clock)
         self.verdict: CellVerdict | None = None
         self.cell: TestCell | None = None
         with JUDGE_LOCK, patch.dict(os.environ, env):  # the library reads the grading budget from it
@@ -193,6 +254,7 @@ class CellJudge:
         self.cell, self.verdict = cell, CellVerdict(cell.grade_id, 0.0, cell.points)
         with JUDGE_LOCK:
             try:
+                self.clock.start_cell(cell.grade_id)
                 self.namespace.start_cell(cell.required)
                 exec(compile(cell.source, cell_filename(cell.grade_id), "exec"), self.namespace)
             except StudentCodeError as error:
