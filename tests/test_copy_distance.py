@@ -10,7 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import SETUP_CELLS, cell_sources, run_master_cells
+from conftest import SETUP_CELLS, allow_unsandboxed, cell_sources, copy_course, run_master_cells
+from dvwcourse.kernel.sandbox import bubblewrap_works
+from dvwcourse.release import build_release
+from dvwcourse.safe_grading import Grader
+from dvwcourse.settings import CourseError, load_course
 
 SHAPES = [(5, 5, 5), (3, 7, 4), (10, 3, 2), (4, 12, 6)]  # (n_in, width, depth)
 
@@ -102,3 +106,17 @@ def test_signs_are_flipped_only_before_an_odd_activation(helpers):
     teacher = random_net(5, 5, 4, seed=7, activation=nn.ReLU)
     assert helpers["_distance_up_to_symmetry"](rearranged(teacher, seed=8, flip=False), teacher) < 1e-9
     assert helpers["_distance_up_to_symmetry"](rearranged(teacher, seed=8, flip=True), teacher) > 0.1
+
+
+@pytest.mark.integration
+def test_grading_with_a_larger_budget_than_the_bound_was_measured_at_is_refused_with_the_reason(tmp_path):
+    """Trained longer, honest students come as close to the teacher as copies do: the master refuses, saying why."""
+    root = copy_course(tmp_path).root
+    text = (root / "course.yml").read_text()
+    (root / "course.yml").write_text(text.replace("grading: 0.01", "grading: 0.03"))
+    if not bubblewrap_works():
+        allow_unsandboxed(root)
+    course = load_course(root)
+    build_release(course)
+    with pytest.raises(CourseError, match="copy bound holds for the grading budget 0.01, not 0.03"):
+        Grader(course).master_data()
