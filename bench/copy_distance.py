@@ -60,7 +60,7 @@ def raw_distance(net, reference) -> float:
     return min(((s - t).norm() / t.norm()).item() for s, t in zip(net.parameters(), reference.parameters()))
 
 
-def rearranged(ns: dict, net, rng: np.random.Generator):
+def rearranged(net, rng: np.random.Generator):
     """`net` (a make_MLP tanh network) with each hidden layer's units reordered and some signs flipped."""
     import copy
 
@@ -121,12 +121,12 @@ def main() -> None:
     print(f"                              test error       {figures(errors)}")
 
     rng = np.random.default_rng(0)
-    copies = [rearranged(ns, teacher, rng) for _ in range(args.copies)]
+    copies = [rearranged(teacher, rng) for _ in range(args.copies)]
     print(f"rearranged copies ({args.copies}): matched distance {figures([distance(c, teacher) for c in copies])}; "
           f"raw distance {figures([raw_distance(c, teacher) for c in copies])}; "
           f"test error {figures([relative_error(ns, c) for c in copies])}")
     for epsilon in EPSILONS:
-        moved = [perturbed(rearranged(ns, teacher, rng), epsilon, rng) for _ in range(args.copies)]
+        moved = [perturbed(rearranged(teacher, rng), epsilon, rng) for _ in range(args.copies)]
         print(f"rearranged copies moved by {epsilon:g} of each layer's norm: matched distance "
               f"{figures([distance(c, teacher) for c in moved])}; test error {figures([relative_error(ns, c) for c in moved])}")
 
