@@ -14,7 +14,9 @@ from dvwcourse.inputs import Submission, find_submissions
 from dvwcourse.kernel.sandbox import bubblewrap_works
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import MAX_FRESH_KERNELS, MIN_CALL_SECONDS, Grader, call_time_limits
+from dvwcourse.kernel import kernel_agent
 from dvwcourse.settings import load_course
+from dvwcourse.trusted_tests import CallClock, CallTimedOut, KernelStopped, StudentCodeError, StudentFunction
 from dvwcourse.workers import LocalWorkers
 
 CELL_SECONDS = 20  # tighten_limits: a stopped call must cost far less than this
@@ -24,6 +26,55 @@ NAMES = ["hang_when_graded", "hang_ignoring_interrupt", "teacher_rearranged", "t
 def test_call_limits_are_a_generous_multiple_of_the_masters_calls_within_the_cell_limit():
     limits = call_time_limits({"fast": 0.002, "slow": 0.8, "slowest": 30.0}, cell_seconds=60)
     assert limits == {"fast": MIN_CALL_SECONDS, "slow": 16.0, "slowest": 60.0}
+
+
+class ScriptedBridge:
+    """The kernel's side, scripted: each request gets the next answer, or raises the next error."""
+
+    def __init__(self, *outcomes) -> None:
+        self.outcomes, self.asked = list(outcomes), []
+
+    def ask(self, method, *args, payload=None, seconds=None):
+        self.asked.append((method, args, seconds))
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+
+def returned(value) -> dict:
+    return {"value": kernel_agent.encode(value), "args": [None], "rng": kernel_agent.rng_state()}
+
+
+def test_a_call_that_times_out_fails_in_the_graders_words_with_its_own_limit():
+    bridge = ScriptedBridge(CallTimedOut(7.0), returned(3))
+    clock = CallClock({"f": 7.0})
+    clock.start_cell("test_f")
+    f = StudentFunction("f", bridge, clock)
+    with pytest.raises(StudentCodeError, match=r"^your `f` did not return within 7 s on the grader's inputs$"):
+        f(1)
+    assert f(2) == 3 and bridge.asked == [("call", ("f",), 7.0)] * 2
+    assert set(clock.seconds) == {"f"}  # only calls that returned are timed
+
+
+def test_a_call_whose_kernel_was_stopped_is_named_and_fails_at_once_on_the_fresh_kernel():
+    clock = CallClock({"f": 5.0})
+    clock.start_cell("test_f")
+    f = StudentFunction("f", ScriptedBridge(returned(1), KernelStopped("stopped", 5.0)), clock)
+    f(1)
+    with pytest.raises(KernelStopped, match="did not return within 5 s on the grader's inputs, and it ignored the interrupt") as stop:
+        f(2)
+    assert stop.value.call == "test_f/f/1"
+    fresh = CallClock({"f": 5.0}, stuck={stop.value.call: 5.0})
+    fresh.start_cell("test_f")
+    bridge = ScriptedBridge(returned(1))
+    f = StudentFunction("f", bridge, fresh)
+    assert f(1) == 1
+    with pytest.raises(StudentCodeError, match=r"^your `f` did not return within 5 s on the grader's inputs$"):
+        f(2)  # the same call, in the same order: refused without asking the kernel
+    assert len(bridge.asked) == 1
+    fresh.start_cell("test_g")
+    assert fresh.next_call("f") == "test_g/f/0"  # calls in other cells are not affected
 
 
 @pytest.fixture(scope="module")
