@@ -45,8 +45,8 @@ from .workers import GradingJob, SerialWorkers, Workers
 from .kernel.warm_kernels import WarmPool
 
 MASTER = "__master__"  # the student name the master's own run draws its hidden inputs for
-# A call of a student's function may take this many times the master's own slowest call of it (a busy or slower
-# machine, a slower correct way), and never less than MIN_CALL_SECONDS, before it is stopped as not returning.
+# A call of a student's function (or reading the student's values) may take this many times the master's own slowest
+# one (a busy or slower machine, a slower correct way), and never less than MIN_CALL_SECONDS, before it is stopped.
 CALL_TIME_MULTIPLE = 20
 MIN_CALL_SECONDS = 5
 # How often a notebook is graded again on a fresh kernel after the grader had to kill one (see _run_kernel).
@@ -168,20 +168,19 @@ class Grader:
         return self._evaluate(submission)
 
     def _run_kernel(self, nb: nbformat.NotebookNode, testing: Testing, files: list[Path]) -> RunResult:
-        """Run `nb` (filled in place). When the grader had to kill the kernel because a call of the student's did not
-        return and ignored the interrupt, the notebook is run again from the start on a fresh kernel, where that call
-        fails at once (it makes the same calls in the same order): every other cell is graded as if the call had
-        been stopped cleanly. At most MAX_FRESH_KERNELS times; then the cells after it lose their points, saying why."""
+        """Run `nb` (filled in place). When the grader had to kill the kernel because a request (a call of the student's,
+        or reading values) did not finish and the kernel ignored the interrupt, the notebook is run again from the start
+        on a fresh kernel, where that request fails at once (it makes the same requests in the same order): every other
+        cell is graded as if it had been stopped cleanly. At most MAX_FRESH_KERNELS times; then the cells after it lose
+        their points, saying why."""
         cells, notes = copy.deepcopy(nb.cells), []
         while True:
             result = self._run_once(nb, testing, files)
-            if not (result.stuck_call and result.stuck_call[0]) or len(testing.stuck_calls) >= MAX_FRESH_KERNELS:
+            if not result.stuck_call or len(testing.stuck_calls) >= MAX_FRESH_KERNELS:
                 break
-            call, seconds = result.stuck_call
-            cell, name, _ = call.split("/")
-            notes.append(f"In {cell}, your `{name}` did not return within {seconds:g} s on the grader's inputs and ignored the "
-                         "interrupt: the grader stopped its kernel and graded the notebook again on a fresh kernel, where that "
-                         "call counts as not returned.")
+            call, seconds, why = result.stuck_call
+            notes.append(f"In {call.split('/')[0]}, {why}: the grader stopped its kernel and graded the notebook again on a "
+                         "fresh kernel, where that request counts as not finished.")
             testing = replace(testing, stuck_calls={**testing.stuck_calls, call: seconds})
             nb.cells = copy.deepcopy(cells)
         result.notes[:0] = notes

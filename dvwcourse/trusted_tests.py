@@ -61,11 +61,15 @@ class KernelStopped(KernelDied):
         self.seconds, self.call = seconds, call
 
 
-class CallClock:
-    """The time limit of each call of a student's function, the time each took, and the calls known not to return.
+READING = "(values)"  # the CallClock name of reading the student's values (not a name a function can have)
 
-    Calls are named by test cell, function and order (`test_x/f/0`): a notebook graded again on a fresh kernel
-    makes the same calls in the same order, so a call that had to be killed can fail at once there."""
+
+class CallClock:
+    """The time limit of each request to the kernel (a call of a student's function, or reading values), the time
+    each took, and the requests known not to finish.
+
+    Requests are named by test cell, function and order (`test_x/f/0`): a notebook graded again on a fresh kernel
+    makes the same requests in the same order, so one that had to be killed can fail at once there."""
 
     def __init__(self, limits: dict[str, float] | None = None, stuck: dict[str, float] | None = None) -> None:
         self.limits = dict(limits or {})  # by function; a function without one gets the bridge's own limit
@@ -84,6 +88,23 @@ class CallClock:
 
     def record(self, name: str, seconds: float) -> None:
         self.seconds[name] = max(self.seconds.get(name, 0.0), seconds)
+
+    def ask(self, bridge: "KernelBridge", name: str, late: Callable[[float], str], method: str, *args: Any,
+            payload: str | None = None) -> dict:
+        """`bridge.ask(method, ...)` within `name`'s limit, timed. `late(seconds)` says, in the grader's words, that
+        the request did not finish: the check then fails with it (KernelStopped when the kernel had to be killed)."""
+        call = self.next_call(name)
+        if call in self.stuck:  # it did not finish on an earlier kernel, which had to be killed
+            raise StudentCodeError(late(self.stuck[call]))
+        started = time.perf_counter()
+        try:
+            answer = bridge.ask(method, *args, payload=payload, seconds=self.limits.get(name))
+        except KernelStopped as error:
+            raise KernelStopped(f"{late(error.seconds)}, and the kernel ignored the interrupt", error.seconds, call) from error
+        except CallTimedOut as error:
+            raise StudentCodeError(late(error.seconds)) from error
+        self.record(name, time.perf_counter() - started)
+        return answer
 
 
 class KernelBridge:
@@ -126,17 +147,7 @@ class StudentFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         request = {"rng": kernel_agent.rng_state(), "args": [kernel_agent.encode(a) for a in args],
                    "kwargs": {k: kernel_agent.encode(v) for k, v in kwargs.items()}}
-        call, seconds = self.clock.next_call(self.name), self.clock.limits.get(self.name)
-        if call in self.clock.stuck:  # it did not return on an earlier kernel, which had to be killed
-            raise StudentCodeError(self.did_not_return(self.clock.stuck[call]))
-        started = time.perf_counter()
-        try:
-            answer = self.bridge.ask("call", self.name, payload=json.dumps(request), seconds=seconds)
-        except KernelStopped as error:
-            raise KernelStopped(f"{self.did_not_return(error.seconds)}, and it ignored the interrupt", error.seconds, call) from error
-        except CallTimedOut as error:
-            raise StudentCodeError(self.did_not_return(error.seconds)) from error
-        self.clock.record(self.name, time.perf_counter() - started)
+        answer = self.clock.ask(self.bridge, self.name, self.did_not_return, "call", self.name, payload=json.dumps(request))
         if answer.get("missing"):
             raise StudentCodeError(f"`{self.name}` is not a function in your notebook")
         try:
@@ -216,7 +227,8 @@ class GraderNamespace(dict):
         wanted = [n for n in names if n not in self.fetched]
         if not wanted:
             return []
-        answer = self.bridge.ask("values", wanted)
+        answer = self.clock.ask(self.bridge, READING, lambda seconds: f"reading your {', '.join(wanted)} did not finish within "
+                                f"{seconds:g} s", "values", wanted)
         self.rng = answer.get("rng")
         for name, data in answer.get("values", {}).items():
             if name in wanted:

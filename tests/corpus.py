@@ -236,6 +236,33 @@ get_ipython().events.register("post_run_cell", _wrap_new_functions)
 """
 
 
+# The deep student trained correctly, then made a network that never finishes being read by the grader (its
+# layers are listed forever when the grader's agent asks), swallowing the interrupt.
+STUBBORN_EXPORT = """import sys
+n_epochs = n_steps(50000)
+student = make_MLP(n_in, W_student, D_student)
+lr = 0.003
+rounds = []
+for _ in range(4):
+    rounds.append(train_model(student, X_train, y_train, n_epochs, lr, progressbar=False))
+    lr /= 3
+Es_deep = np.concatenate(rounds)
+loss_deep = compute_loss(student, X_test, y_test) / float(y_test.var())
+
+class _Stubborn(nn.Sequential):
+    def __iter__(self):
+        while sys._getframe(1).f_globals.get("__name__") == "dvw_agent":  # the grader's agent reading it
+            try:
+                while True:
+                    pass
+            except KeyboardInterrupt:
+                pass
+        return super().__iter__()
+
+student.__class__ = _Stubborn
+"""
+
+
 # Copies of the teacher that compute its function: hidden units reordered (rolled by one) and every other
 # unit's sign flipped, then every layer moved by `moved` of its norm in a random direction.
 def rearranged_teacher(moved: float) -> str:
@@ -449,6 +476,8 @@ CASES: dict[str, Case] = {
     "hang_ignoring_interrupt": Case("correct", {FIRST: hang_when_graded(["get_num_params"], True)},
                                     expect_lost={"test_get_num_params"},
                                     what="a function never returns on the grader's inputs and swallows the interrupt"),
+    "hang_when_read": Case("correct", {"deep_student": STUBBORN_EXPORT}, expect_lost={"test_deep_student"},
+                           what="a value whose export never finishes when the grader reads it, swallowing the interrupt"),
     "memory_bomb": Case("correct", {"curve_length": "blocks = []\nwhile True:\n    blocks.append(bytearray(10**8))"},
                         expect_lost={"test_curve_length"}, what="allocates until memory runs out"),
     "fork_bomb": Case("correct", {"curve_length": "import os\nwhile True:\n    os.fork()"}, expect_lost={"test_curve_length"},

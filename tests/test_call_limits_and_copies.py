@@ -16,11 +16,11 @@ from dvwcourse.release import build_release
 from dvwcourse.safe_grading import MAX_FRESH_KERNELS, MIN_CALL_SECONDS, Grader, call_time_limits
 from dvwcourse.kernel import kernel_agent
 from dvwcourse.settings import load_course
-from dvwcourse.trusted_tests import CallClock, CallTimedOut, KernelStopped, StudentCodeError, StudentFunction
+from dvwcourse.trusted_tests import READING, CallClock, GraderNamespace, CallTimedOut, KernelStopped, StudentCodeError, StudentFunction
 from dvwcourse.workers import LocalWorkers
 
 CELL_SECONDS = 20  # tighten_limits: a stopped call must cost far less than this
-NAMES = ["hang_when_graded", "hang_ignoring_interrupt", "teacher_rearranged", "teacher_rearranged_moved"]
+NAMES = ["hang_when_graded", "hang_ignoring_interrupt", "hang_when_read", "teacher_rearranged", "teacher_rearranged_moved"]
 
 
 def test_call_limits_are_a_generous_multiple_of_the_masters_calls_within_the_cell_limit():
@@ -62,7 +62,7 @@ def test_a_call_whose_kernel_was_stopped_is_named_and_fails_at_once_on_the_fresh
     clock.start_cell("test_f")
     f = StudentFunction("f", ScriptedBridge(returned(1), KernelStopped("stopped", 5.0)), clock)
     f(1)
-    with pytest.raises(KernelStopped, match="did not return within 5 s on the grader's inputs, and it ignored the interrupt") as stop:
+    with pytest.raises(KernelStopped, match="did not return within 5 s on the grader's inputs, and the kernel ignored the interrupt") as stop:
         f(2)
     assert stop.value.call == "test_f/f/1"
     fresh = CallClock({"f": 5.0}, stuck={stop.value.call: 5.0})
@@ -75,6 +75,14 @@ def test_a_call_whose_kernel_was_stopped_is_named_and_fails_at_once_on_the_fresh
     assert len(bridge.asked) == 1
     fresh.start_cell("test_g")
     assert fresh.next_call("f") == "test_g/f/0"  # calls in other cells are not affected
+
+
+def test_reading_values_that_time_out_fails_in_the_graders_words():
+    clock = CallClock({READING: 5.0})
+    clock.start_cell("test_x")
+    namespace = GraderNamespace(ScriptedBridge(CallTimedOut(5.0)), clock)
+    with pytest.raises(StudentCodeError, match=r"^reading your a, b did not finish within 5 s$"):
+        namespace.start_cell({"a", "b"})
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +121,7 @@ def test_each_case_loses_exactly_its_cells_and_is_graded(graded, name):
 def test_the_masters_calls_set_each_functions_limit(graded):
     _, grader, _, _ = graded
     seconds = grader.master_data()["call_seconds"]
-    assert set(seconds) == {"get_num_params", "initialize_layers", "make_data", "train_model", "compute_loss", "curve_length"}
+    assert set(seconds) == {"get_num_params", "initialize_layers", "make_data", "train_model", "compute_loss", "curve_length", READING}
     assert all(0 < s < CELL_SECONDS / 4 for s in seconds.values()), seconds
 
 
@@ -142,6 +150,16 @@ def test_a_call_that_swallows_the_interrupt_is_killed_and_the_notebook_graded_ag
     cell = next(c for c in report.cells if c.grade_id == "test_get_num_params")
     assert cell.error == f"your `get_num_params` did not return within {limit:g} s on the grader's inputs"
     assert any("ignored the interrupt" in note and "fresh kernel" in note for note in report.notes)
+
+
+@pytest.mark.integration
+def test_reading_a_value_that_never_finishes_is_limited_too_and_graded_on_a_fresh_kernel(graded):
+    _, grader, reports, _ = graded
+    report = reports["hang_when_read"]
+    limit = call_time_limits(grader.master_data()["call_seconds"], CELL_SECONDS)[READING]
+    cell = next(c for c in report.cells if c.grade_id == "test_deep_student")
+    assert cell.error.startswith("reading your ") and cell.error.endswith(f" did not finish within {limit:g} s"), cell.error
+    assert any("the kernel ignored the interrupt" in note and "fresh kernel" in note for note in report.notes)
 
 
 @pytest.mark.integration

@@ -61,8 +61,8 @@ class Testing:
     library: list[str]  # the master's library cells, run in the grader too
     grading_seed: int
     env: dict[str, str]  # for the library in the grader (the grading budget)
-    call_limits: dict[str, float] = field(default_factory=dict)  # seconds per call, by student function (else the cell limit)
-    stuck_calls: dict[str, float] = field(default_factory=dict)  # calls that did not return on a killed kernel: fail at once
+    call_limits: dict[str, float] = field(default_factory=dict)  # seconds per request, by CallClock name (else the cell limit)
+    stuck_calls: dict[str, float] = field(default_factory=dict)  # requests that did not finish on a killed kernel: fail at once
 
 
 @dataclass
@@ -74,8 +74,8 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     unrun: list[str] = field(default_factory=list)  # cells never executed
     kernel_died: bool = False
-    stuck_call: tuple[str, float] | None = None  # the call whose kernel the grader killed (it ignored the interrupt), its limit
-    call_seconds: dict[str, float] = field(default_factory=dict)  # the slowest call of each student function
+    stuck_call: tuple[str, float, str] | None = None  # the request whose kernel the grader killed: its name, limit and why
+    call_seconds: dict[str, float] = field(default_factory=dict)  # the slowest request of each CallClock name
     timings: dict[str, float] = field(default_factory=dict)  # kernel start, first cell (imports), all cells, "cell <id>" each
 
 
@@ -402,7 +402,7 @@ async def _run_test_cell(client: LimitedClient, runner: CellJudge, test: TestCel
     try:
         verdict = await asyncio.to_thread(runner.run, test)
     except KernelStopped as error:
-        result.kernel_died, result.stuck_call = True, (error.call, error.seconds)
+        result.kernel_died, result.stuck_call = True, (error.call, error.seconds, str(error))
         result.notes.append(f"While the grader ran {test.grade_id}, {error}: the grader stopped the kernel.")
         verdict = CellVerdict(test.grade_id, 0.0, test.points, error=str(error))
     except KernelDied as error:
