@@ -12,6 +12,7 @@ import ast
 import copy
 import hashlib
 import json
+import math
 import tempfile
 import time
 import traceback
@@ -19,7 +20,7 @@ import weakref
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import nbformat
 
@@ -45,6 +46,12 @@ from .workers import GradingJob, SerialWorkers, Workers
 from .kernel.warm_kernels import WarmPool
 
 MASTER = "__master__"  # the student name the master's own run draws its hidden inputs for
+# A call of a student's function (or reading the student's values) may take this many times the master's own slowest
+# one (a busy or slower machine, a slower correct way), and never less than MIN_CALL_SECONDS, before it is stopped.
+CALL_TIME_MULTIPLE = 20
+MIN_CALL_SECONDS = 5
+# How often a notebook is graded again on a fresh kernel after the grader had to kill one (see _run_kernel).
+MAX_FRESH_KERNELS = 3
 REFUSED_UNSANDBOXED = ("refused: this worker cannot run the sandbox (bubblewrap missing or not allowed here) and course.yml "
                        "says sandbox.required: true; install bubblewrap there, or set sandbox.required: false to grade with limits only")
 
@@ -70,7 +77,7 @@ class Grader:
         self.fingerprint = self._fingerprint()
         self.state_notes: list[str] = []  # saved state and caches found damaged and treated as absent (for the summary)
         self.state = RerunState(self.state_dir, self.state_notes)
-        self._master_data: dict[str, int] | None = None
+        self._master_data: dict[str, Any] | None = None
         self.stopped: BatchStop | None = None  # why grade_all stopped recording, if it did
         # Warm kernels need a uid of their own: only a kernel that runs unprivileged can be cleaned up after.
         warm = course.sandbox.warm_kernels and (self.launcher.sandboxed or self.launcher.bounded)
@@ -99,14 +106,16 @@ class Grader:
         # NBGRADER_EXECUTION tells notebook code it is being graded (the demo then skips its widget).
         return {**self.course.grading_env, "NBGRADER_EXECUTION": "autograde"}
 
-    def testing(self, student: str) -> Testing:
-        """How this student's test cells run: in this process, on inputs drawn for this student."""
-        return Testing(self.tests, self.library, grading_seed(self.course, student), self.course.grading_env)
+    def testing(self, student: str, master_call_seconds: dict[str, float] | None = None) -> Testing:
+        """How this student's test cells run: in this process, on inputs drawn for this student, each call of a
+        student's function within its limit from the master's own calls (none for the master's run itself)."""
+        return Testing(self.tests, self.library, grading_seed(self.course, student), self.course.grading_env,
+                       call_time_limits(master_call_seconds or {}, self.launcher.settings.cell_seconds))
 
     # -- the master's own run -------------------------------------------------------------------
-    def master_data(self) -> dict[str, int]:
-        """What grading needs from the master's own run (the number of checks of each test cell),
-        after checking that the master passes every check. Run once per master version, cached."""
+    def master_data(self) -> dict[str, Any]:
+        """What grading needs from the master's own run ("checks": the number of checks of each test cell,
+        "call_seconds": the slowest call of each student function), after checking that the master passes every check. Run once per master version, cached."""
         if self._master_data is None:
             cache = self.state_dir / f"master-checks-{self.fingerprint}.json"
             self._master_data = self._cached_master_data(cache)
@@ -115,14 +124,18 @@ class Grader:
                 write_text_atomic(cache, json.dumps(self._master_data))
         return self._master_data
 
-    def _cached_master_data(self, cache: Path) -> dict[str, int] | None:
+    def _cached_master_data(self, cache: Path) -> dict[str, Any] | None:
         """The cached master values; None when absent or damaged (then the master runs again, and the summary says so)."""
         def is_valid(data: object) -> bool:
-            return isinstance(data, dict) and set(data) == set(self.tests) and all(type(n) is int and n >= 0 for n in data.values())
+            if not (isinstance(data, dict) and set(data) == {"checks", "call_seconds"}):
+                return False
+            checks, seconds = data["checks"], data["call_seconds"]
+            return (isinstance(checks, dict) and set(checks) == set(self.tests) and all(type(n) is int and n >= 0 for n in checks.values())
+                    and isinstance(seconds, dict) and all(type(s) is float and 0 <= s < 1e6 for s in seconds.values()))
 
         return read_saved_json(cache, is_valid, self.state_notes, "the master was run again")
 
-    def use_master_data(self, data: dict[str, int]) -> None:
+    def use_master_data(self, data: dict[str, Any]) -> None:
         """Take the master's data from elsewhere (a Dask worker gets the coordinator's)."""
         self._master_data = data
 
@@ -131,7 +144,7 @@ class Grader:
         return GradingJob(self.evaluate, evaluate_packed, lambda: make_bundle(self.course, self.fingerprint, self.master_data()),
                           self.fingerprint, self.max_score)
 
-    def _run_master(self) -> dict[str, int]:
+    def _run_master(self) -> dict[str, Any]:
         nb = copy.deepcopy(self.master)
         result = self._run_kernel(nb, self.testing(MASTER), [])
         problems = list(result.notes) + [f"{cell}: {error}" for cell, error in result.errors.items()]
@@ -142,7 +155,8 @@ class Grader:
                 problems.append(f"{verdict.grade_id}: no check ran")
         if problems:
             raise CourseError(f"{self.course.source_notebook}: the master fails its own checks:\n" + "\n".join(problems))
-        return {grade_id: len(verdict.checks) for grade_id, verdict in result.verdicts.items()}
+        return {"checks": {grade_id: len(verdict.checks) for grade_id, verdict in result.verdicts.items()},
+                "call_seconds": result.call_seconds}
 
     # -- one submission -------------------------------------------------------------------------
     def evaluate(self, submission: Submission) -> Evaluation:
@@ -166,6 +180,25 @@ class Grader:
         return self._evaluate(submission)
 
     def _run_kernel(self, nb: nbformat.NotebookNode, testing: Testing, files: list[Path]) -> RunResult:
+        """Run `nb` (filled in place). When the grader had to kill the kernel because a request (a call of the student's,
+        or reading values) did not finish and the kernel ignored the interrupt, the notebook is run again from the start
+        on a fresh kernel, where that request fails at once (it makes the same requests in the same order): every other
+        cell is graded as if it had been stopped cleanly. At most MAX_FRESH_KERNELS times; then the cells after it lose
+        their points, saying why."""
+        cells, notes = copy.deepcopy(nb.cells), []
+        while True:
+            result = self._run_once(nb, testing, files)
+            if not result.stuck_call or len(testing.stuck_calls) >= MAX_FRESH_KERNELS:
+                break
+            call, seconds, why = result.stuck_call
+            notes.append(f"In {call.split('/')[0]}, {why}: the grader stopped its kernel and graded the notebook again on a "
+                         "fresh kernel, where that request counts as not finished.")
+            testing = replace(testing, stuck_calls={**testing.stuck_calls, call: seconds})
+            nb.cells = copy.deepcopy(cells)
+        result.notes[:0] = notes
+        return result
+
+    def _run_once(self, nb: nbformat.NotebookNode, testing: Testing, files: list[Path]) -> RunResult:
         """Run `nb` on a warm kernel when the course has them and one can be had, else on a cold one."""
         result = self.warm.run(nb, testing, files) if self.warm else None
         if result is None:
@@ -183,15 +216,15 @@ class Grader:
             yield replace(self.launcher, uid=uid)
 
     def _evaluate(self, submission: Submission) -> Evaluation:
-        master_checks = self.master_data()
+        master = self.master_data()
         answers = read_answers(submission.notebook, self.answer_ids)
         if answers.unreadable:
             return Evaluation.failed(submission.student, "unreadable", self.max_score, answers.unreadable)
         nb = assemble(self.master, self.template, answers)
-        result = self._run_kernel(nb, self.testing(submission.student), submission.files)
+        result = self._run_kernel(nb, self.testing(submission.student, master["call_seconds"]), submission.files)
         cells = [result.verdicts[grade_id] for grade_id in self.tests]
         for cell in cells:
-            cell.unreached = max(0, master_checks.get(cell.grade_id, 0) - len(cell.checks))
+            cell.unreached = max(0, master["checks"].get(cell.grade_id, 0) - len(cell.checks))
         report = GradeReport(
             submission.student,
             "incomplete" if result.kernel_died or result.unrun else "graded",
@@ -277,6 +310,12 @@ class Grader:
             self.state.forget(student)
         note = f"not recorded, left for the next run: {why}"
         return {student: GradeReport(student, PENDING, 0.0, self.max_score, notes=[note]) for student in students}
+
+
+def call_time_limits(master_seconds: dict[str, float], cell_seconds: float) -> dict[str, float]:
+    """Each student function's time limit per call, from the master's slowest call of it; never above the cell limit."""
+    return {name: float(min(cell_seconds, max(MIN_CALL_SECONDS, math.ceil(CALL_TIME_MULTIPLE * seconds))))
+            for name, seconds in master_seconds.items()}
 
 
 def _digest_or_none(submission: Submission) -> str | None:

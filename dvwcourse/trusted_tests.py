@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import threading
+import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Awaitable, Callable
 from unittest.mock import patch
@@ -43,24 +44,89 @@ class KernelDied(StudentCodeError):
     pass
 
 
+class CallTimedOut(StudentCodeError):
+    """A request did not finish within its time limit; the kernel was interrupted and answers again."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"your code ran longer than {seconds:g} s for one check")
+        self.seconds = seconds
+
+
+class KernelStopped(KernelDied):
+    """A request did not finish in time and the kernel ignored the interrupt: the grader killed it.
+    `call` names the request (see CallClock.next_call), so a fresh kernel can be told to skip it."""
+
+    def __init__(self, message: str, seconds: float, call: str = "") -> None:
+        super().__init__(message)
+        self.seconds, self.call = seconds, call
+
+
+READING = "(values)"  # the CallClock name of reading the student's values (not a name a function can have)
+
+
+class CallClock:
+    """The time limit of each request to the kernel (a call of a student's function, or reading values), the time
+    each took, and the requests known not to finish.
+
+    Requests are named by test cell, function and order (`test_x/f/0`): a notebook graded again on a fresh kernel
+    makes the same requests in the same order, so one that had to be killed can fail at once there."""
+
+    def __init__(self, limits: dict[str, float] | None = None, stuck: dict[str, float] | None = None) -> None:
+        self.limits = dict(limits or {})  # by function; a function without one gets the bridge's own limit
+        self.stuck = dict(stuck or {})  # call -> the limit it had
+        self.seconds: dict[str, float] = {}  # the slowest call of each function, measured here
+        self.cell = ""
+        self.counts: dict[str, int] = {}
+
+    def start_cell(self, grade_id: str) -> None:
+        self.cell, self.counts = grade_id, {}
+
+    def next_call(self, name: str) -> str:
+        index = self.counts.get(name, 0)
+        self.counts[name] = index + 1
+        return f"{self.cell}/{name}/{index}"
+
+    def record(self, name: str, seconds: float) -> None:
+        self.seconds[name] = max(self.seconds.get(name, 0.0), seconds)
+
+    def ask(self, bridge: "KernelBridge", name: str, late: Callable[[float], str], method: str, *args: Any,
+            payload: str | None = None) -> dict:
+        """`bridge.ask(method, ...)` within `name`'s limit, timed. `late(seconds)` says, in the grader's words, that
+        the request did not finish: the check then fails with it (KernelStopped when the kernel had to be killed)."""
+        call = self.next_call(name)
+        if call in self.stuck:  # it did not finish on an earlier kernel, which had to be killed
+            raise StudentCodeError(late(self.stuck[call]))
+        started = time.perf_counter()
+        try:
+            answer = bridge.ask(method, *args, payload=payload, seconds=self.limits.get(name))
+        except KernelStopped as error:
+            raise KernelStopped(f"{late(error.seconds)}, and the kernel ignored the interrupt", error.seconds, call) from error
+        except CallTimedOut as error:
+            raise StudentCodeError(late(error.seconds)) from error
+        self.record(name, time.perf_counter() - started)
+        return answer
+
+
 class KernelBridge:
     """Requests from the test thread to the kernel, sent and answered on the event loop's thread."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, send: Callable[[str, str, str | None], Awaitable[dict]],
+    def __init__(self, loop: asyncio.AbstractEventLoop, send: Callable[[str, str, str | None, float], Awaitable[dict]],
                  timeout: float) -> None:
         self.loop = loop
-        self.send = send  # (request id, code, payload) -> the agent's answer
+        self.send = send  # (request id, code, payload, seconds) -> the agent's answer
         self.timeout = timeout
         self.ids = itertools.count()
 
-    def ask(self, method: str, *args: Any, payload: str | None = None) -> dict:
-        """Call the agent's `method` with `args` (small literals) and `payload` (JSON, sent as a file)."""
+    def ask(self, method: str, *args: Any, payload: str | None = None, seconds: float | None = None) -> dict:
+        """Call the agent's `method` with `args` (small literals) and `payload` (JSON, sent as a file), within
+        `seconds` (default: the bridge's limit). Raises CallTimedOut, or KernelStopped when the kernel had to be killed."""
         request_id = f"r{next(self.ids)}"
         code = f"__dvw_agent__.{method}({', '.join(repr(a) for a in (request_id, *args))})"
-        future = asyncio.run_coroutine_threadsafe(self.send(request_id, code, payload), self.loop)
+        seconds = self.timeout if seconds is None else seconds
+        future = asyncio.run_coroutine_threadsafe(self.send(request_id, code, payload, seconds), self.loop)
         JUDGE_LOCK.release()  # others may compute while this cell waits for its kernel
         try:
-            return future.result(self.timeout + 30)
+            return future.result(seconds + 60)  # room for an interrupt, a kill and the kernel's shutdown
         except FutureTimeout as error:
             raise StudentCodeError("the kernel did not answer the grader in time") from error
         finally:
@@ -70,9 +136,10 @@ class KernelBridge:
 class StudentFunction:
     """Calls the student's function in the kernel, with the grader's inputs and random state."""
 
-    def __init__(self, name: str, bridge: KernelBridge) -> None:
+    def __init__(self, name: str, bridge: KernelBridge, clock: CallClock) -> None:
         self.name = name
         self.bridge = bridge
+        self.clock = clock
 
     def __repr__(self) -> str:
         return f"<your function {self.name}>"
@@ -80,7 +147,7 @@ class StudentFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         request = {"rng": kernel_agent.rng_state(), "args": [kernel_agent.encode(a) for a in args],
                    "kwargs": {k: kernel_agent.encode(v) for k, v in kwargs.items()}}
-        answer = self.bridge.ask("call", self.name, payload=json.dumps(request))
+        answer = self.clock.ask(self.bridge, self.name, self.did_not_return, "call", self.name, payload=json.dumps(request))
         if part(answer, "missing", list, []):
             raise StudentCodeError(f"`{self.name}` is not a function in your notebook")
         for mine, changed in zip(args, part(answer, "args", list, [])):
@@ -93,6 +160,9 @@ class StudentFunction:
             details = " ".join(text[:300] for text in error[:2] if isinstance(text, str))
             raise StudentCodeError(f"calling your `{self.name}` raised {exception_name(error)}", details)
         return decode_answer(answer.get("value"), self.name)
+
+    def did_not_return(self, seconds: float) -> str:
+        return f"your `{self.name}` did not return within {seconds:g} s on the grader's inputs"
 
 
 def part(answer: dict, key: str, kind: type, default: Any) -> Any:
@@ -141,9 +211,10 @@ class GraderNamespace(dict):
     """The namespace test cells run in: the master's library and the tests' own names, plus the
     student's names the current cell requires, read from the kernel (once per cell)."""
 
-    def __init__(self, bridge: KernelBridge) -> None:
+    def __init__(self, bridge: KernelBridge, clock: CallClock) -> None:
         super().__init__()
         self.bridge = bridge
+        self.clock = clock
         self.required: set[str] = set()
         self.fetched: dict[str, Any] = {}
         self.rng: dict | None = None  # the kernel's random state when the names were read
@@ -169,12 +240,13 @@ class GraderNamespace(dict):
         wanted = [n for n in names if n not in self.fetched]
         if not wanted:
             return []
-        answer = self.bridge.ask("values", wanted)
+        answer = self.clock.ask(self.bridge, READING, lambda seconds: f"reading your {', '.join(wanted)} did not finish within "
+                                f"{seconds:g} s", "values", wanted)
         self.rng = part(answer, "rng", dict, None)
         for name, data in part(answer, "values", dict, {}).items():
             if name in wanted:
                 value = decode_answer(data, name)
-                self.fetched[name] = StudentFunction(name, self.bridge) if isinstance(value, kernel_agent.KernelFunction) else value
+                self.fetched[name] = StudentFunction(name, self.bridge, self.clock) if isinstance(value, kernel_agent.KernelFunction) else value
         return [n for n in wanted if n not in self.fetched]
 
 
@@ -182,9 +254,10 @@ class CellJudge:
     """Runs a submission's test cells in order, in one grader namespace, each against the kernel."""
 
     def __init__(self, library: list[str], tests: dict[str, TestCell], bridge: KernelBridge, grading_seed: int,
-                 env: dict[str, str]) -> None:
+                 env: dict[str, str], clock: CallClock | None = None) -> None:
         self.bridge = bridge
-        self.namespace = GraderNamespace(bridge)
+        self.clock = clock or CallClock()
+        self.namespace = GraderNamespace(bridge, self.clock)
         self.verdict: CellVerdict | None = None
         self.cell: TestCell | None = None
         with JUDGE_LOCK, patch.dict(os.environ, env):  # the library reads the grading budget from it
@@ -206,6 +279,7 @@ class CellJudge:
         self.cell, self.verdict = cell, CellVerdict(cell.grade_id, 0.0, cell.points)
         with JUDGE_LOCK:
             try:
+                self.clock.start_cell(cell.grade_id)
                 self.namespace.start_cell(cell.required)
                 exec(compile(cell.source, cell_filename(cell.grade_id), "exec"), self.namespace)
             except StudentCodeError as error:

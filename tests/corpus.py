@@ -233,6 +233,87 @@ get_ipython().events.register("post_run_cell", lambda result: _later())
 print(_leak())
 """
 
+# Stallers: functions that return at once on the notebook's own inputs but never when the grader calls them
+# (they look at who calls), with or without swallowing the grader's interrupt. get_num_params is defined
+# here, correctly, because this code replaces its answer cell.
+def hang_when_graded(names: list[str], ignore_interrupt: bool) -> str:
+    return f"""import sys
+
+def get_num_params(n_in, W, D):
+    return n_in * W + (D - 2) * W * W + W
+
+def _hang_when_graded(function):
+    def wrapper(*args, **kwargs):
+        if sys._getframe(1).f_globals.get("__name__") == "dvw_agent":  # the grader's call
+            while True:
+                try:
+                    while True:
+                        pass
+                except KeyboardInterrupt:
+                    if not {ignore_interrupt}:
+                        raise
+        return function(*args, **kwargs)
+    wrapper.hangs = True
+    return wrapper
+
+def _wrap_new_functions(result=None):
+    for name in {names!r}:
+        if callable(globals().get(name)) and not getattr(globals()[name], "hangs", False):
+            globals()[name] = _hang_when_graded(globals()[name])
+
+_wrap_new_functions()
+get_ipython().events.register("post_run_cell", _wrap_new_functions)
+"""
+
+
+# The deep student trained correctly, then made a network that never finishes being read by the grader (its
+# layers are listed forever when the grader's agent asks), swallowing the interrupt.
+STUBBORN_EXPORT = """import sys
+n_epochs = n_steps(50000)
+student = make_MLP(n_in, W_student, D_student)
+lr = 0.003
+rounds = []
+for _ in range(4):
+    rounds.append(train_model(student, X_train, y_train, n_epochs, lr, progressbar=False))
+    lr /= 3
+Es_deep = np.concatenate(rounds)
+loss_deep = compute_loss(student, X_test, y_test) / float(y_test.var())
+
+class _Stubborn(nn.Sequential):
+    def __iter__(self):
+        while sys._getframe(1).f_globals.get("__name__") == "dvw_agent":  # the grader's agent reading it
+            try:
+                while True:
+                    pass
+            except KeyboardInterrupt:
+                pass
+        return super().__iter__()
+
+student.__class__ = _Stubborn
+"""
+
+
+# Copies of the teacher that compute its function: hidden units reordered (rolled by one) and every other
+# unit's sign flipped, then every layer moved by `moved` of its norm in a random direction.
+def rearranged_teacher(moved: float) -> str:
+    return f"""import copy
+student = copy.deepcopy(teacher)
+linear = [m for m in student if isinstance(m, nn.Linear)]
+generator = torch.Generator().manual_seed(0)
+with torch.no_grad():
+    for layer, following in zip(linear, linear[1:]):
+        order = torch.roll(torch.arange(layer.out_features), 1)
+        signs = torch.tensor([(-1.0) ** unit for unit in range(layer.out_features)])
+        layer.weight.copy_(layer.weight[order] * signs[:, None])
+        following.weight.copy_(following.weight[:, order] * signs)
+    for param in student.parameters():
+        noise = torch.randn(param.shape, generator=generator)
+        param.add_(noise * ({moved} * param.norm() / noise.norm()))
+Es_deep = np.geomspace(1.0, 1e-4, 4 * n_steps(50000))
+loss_deep = compute_loss(student, X_test, y_test) / y_test.var().item()
+"""
+
+
 # Correct answers written in other ways the text allows.
 VARIANT_LEARNING_PROBLEM = """torch.manual_seed(-1)
 N_train, N_test = 4000, 1000
@@ -397,6 +478,10 @@ CASES: dict[str, Case] = {
         "Es_deep = np.geomspace(1.0, 1e-4, 4 * n_steps(50000))\n"
         "loss_deep = compute_loss(student, X_test, y_test) / y_test.var().item()")},
         expect_lost={"test_deep_student"}, what="the deep student is the teacher, barely perturbed, and a made-up curve"),
+    "teacher_rearranged": Case("correct", {"deep_student": rearranged_teacher(0.0)}, expect_lost={"test_deep_student"},
+                               what="the deep student is the teacher with its hidden units reordered and sign-flipped"),
+    "teacher_rearranged_moved": Case("correct", {"deep_student": rearranged_teacher(0.05)}, expect_lost={"test_deep_student"},
+                                     what="the teacher rearranged and every layer moved by 5% of its norm"),
     "forge_deep_nesting": Case("blank", {FIRST: FORGE_DEEP_NESTING}, expect_lost=ALL,
                                what="the agent's JSON writer replaced: answers nested 800 and 300,000 levels deep"),
     "forge_bad_arrays": Case("blank", {FIRST: FORGE_BAD_ARRAYS}, expect_lost=ALL,
@@ -419,6 +504,14 @@ CASES: dict[str, Case] = {
     # Runaways: each costs only its own cell (curve_length, the last exercise).
     "infinite_loop": Case("correct", {"curve_length": "while True:\n    pass"}, expect_lost={"test_curve_length"},
                           what="infinite loop"),
+    "hang_when_graded": Case("correct", {FIRST: hang_when_graded(["get_num_params", "train_model"], False)},
+                             expect_lost={"test_get_num_params", "test_train_model"},
+                             what="two functions never return on the grader's inputs (each call is interrupted at its limit)"),
+    "hang_ignoring_interrupt": Case("correct", {FIRST: hang_when_graded(["get_num_params"], True)},
+                                    expect_lost={"test_get_num_params"},
+                                    what="a function never returns on the grader's inputs and swallows the interrupt"),
+    "hang_when_read": Case("correct", {"deep_student": STUBBORN_EXPORT}, expect_lost={"test_deep_student"},
+                           what="a value whose export never finishes when the grader reads it, swallowing the interrupt"),
     "memory_bomb": Case("correct", {"curve_length": "blocks = []\nwhile True:\n    blocks.append(bytearray(10**8))"},
                         expect_lost={"test_curve_length"}, what="allocates until memory runs out"),
     "fork_bomb": Case("correct", {"curve_length": "import os\nwhile True:\n    os.fork()"}, expect_lost={"test_curve_length"},

@@ -187,7 +187,7 @@ class ForgingBridge:
     def __init__(self, answer) -> None:
         self.answer = answer
 
-    def ask(self, method, *args, payload=None):
+    def ask(self, method, *args, payload=None, seconds=None):
         return self.answer
 
 

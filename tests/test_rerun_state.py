@@ -110,12 +110,12 @@ def test_every_damaged_version_of_a_saved_entry_means_grade_again_with_a_note_ne
 
 def test_a_damaged_cache_of_the_masters_values_is_recomputed_with_a_note(unsandboxed, monkeypatch):
     grader = unsandboxed
-    counts = {grade_id: 3 for grade_id in grader.tests}
+    counts = {"checks": {grade_id: 3 for grade_id in grader.tests}, "call_seconds": {"get_num_params": 0.01}}
     cache = grader.state_dir / f"master-checks-{grader.fingerprint}.json"
     cache.parent.mkdir(parents=True, exist_ok=True)
     runs = []
     monkeypatch.setattr(grader, "_run_master", lambda: runs.append(1) or counts)
-    for damaged in damaged_versions(json.dumps(counts)) + [json.dumps({**counts, "test_unknown": 1}).encode()]:
+    for damaged in damaged_versions(json.dumps(counts)) + [json.dumps({**counts, "checks": {**counts["checks"], "test_unknown": 1}}).encode()]:
         cache.write_bytes(damaged)
         grader._master_data, runs[:], grader.state_notes[:] = None, [], []
         assert grader.master_data() == counts and runs == [1], damaged[:80]

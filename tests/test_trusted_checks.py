@@ -181,7 +181,7 @@ class InProcessBridge:
         self.agent = kernel_agent.Agent(namespace, str(self.exchange.path))
         self.count = 0
 
-    def ask(self, method, *args, payload=None):
+    def ask(self, method, *args, payload=None, seconds=None):
         self.count += 1
         request_id = f"r{self.count}"
         if payload is not None:

@@ -31,7 +31,7 @@ from ..records import CellVerdict
 from .sandbox import KernelLauncher
 from .scratch import exchange_folder, scratch_folder
 from ..settings import SandboxSettings
-from ..trusted_tests import KernelBridge, KernelDied, StudentCodeError, CellJudge
+from ..trusted_tests import CallClock, CallTimedOut, CellJudge, KernelBridge, KernelDied, KernelStopped, StudentCodeError
 
 AGENT_SOURCE = (Path(__file__).parent / "kernel_agent.py").read_text(encoding="utf-8")
 
@@ -47,6 +47,10 @@ BOOT_AGENT = """def __dvw_boot__(source, folder):
 __dvw_boot__({source!r}, {folder!r})
 del __dvw_boot__
 __dvw_agent__._respond("boot", {{}})"""
+# After a request is interrupted at its time limit (nbclient then waits up to iopub_timeout for it to go idle), the
+# kernel has this much longer to answer again before it is killed. Killing one that was merely slow costs time, not
+# points: the call had timed out either way, and the notebook is graded again with that call failing at once.
+INTERRUPT_GRACE_SECONDS = 2
 
 
 @dataclass
@@ -57,6 +61,8 @@ class Testing:
     library: list[str]  # the master's library cells, run in the grader too
     grading_seed: int
     env: dict[str, str]  # for the library in the grader (the grading budget)
+    call_limits: dict[str, float] = field(default_factory=dict)  # seconds per request, by CallClock name (else the cell limit)
+    stuck_calls: dict[str, float] = field(default_factory=dict)  # requests that did not finish on a killed kernel: fail at once
 
 
 @dataclass
@@ -68,6 +74,8 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     unrun: list[str] = field(default_factory=list)  # cells never executed
     kernel_died: bool = False
+    stuck_call: tuple[str, float, str] | None = None  # the request whose kernel the grader killed: its name, limit and why
+    call_seconds: dict[str, float] = field(default_factory=dict)  # the slowest request of each CallClock name
     timings: dict[str, float] = field(default_factory=dict)  # kernel start, first cell (imports), all cells, "cell <id>" each
 
 
@@ -127,6 +135,20 @@ class LimitedClient(NotebookClient):
     def _keep_reply(self, cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
         self.last_reply = execute_reply.get("content", {})
 
+    async def answers_within(self, seconds: float) -> bool:
+        """Whether the kernel answers a new, empty request within `seconds`: it runs requests in order, so it
+        answers only once what it was running has stopped."""
+        msg_id = self.kc.execute("", silent=True, store_history=False)
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                reply = await self.kc.shell_channel.get_msg(timeout=left)
+            except Empty:
+                return False
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return True
+        return False
+
     def output(self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:  # type: ignore[override]
         content = msg.get("content", {})
         data = content.get("data") or {}
@@ -151,8 +173,11 @@ class LimitedClient(NotebookClient):
         finally:
             self.requesting = False
             self.nb.cells[cell_index] = shown
-        if self.last_reply.get("ename") == "CellTimeoutError":
-            raise StudentCodeError(f"your code ran longer than {seconds} s for one check")
+        if self.last_reply.get("ename") == "CellTimeoutError":  # nbclient interrupted the kernel
+            if not await self.answers_within(INTERRUPT_GRACE_SECONDS):
+                await self.km.provisioner.kill()  # the student's code ignored the interrupt: nothing else stops it
+                raise KernelStopped(f"your code ran longer than {seconds:g} s for one check, and ignored the interrupt", seconds)
+            raise CallTimedOut(seconds)
         if self.last_reply.get("status") == "error":  # the agent failed: its text is for TAs only
             raise StudentCodeError("the kernel could not answer the grader",
                                    f"{self.last_reply.get('ename')}: {str(self.last_reply.get('evalue'))[:300]}")
@@ -272,6 +297,8 @@ async def _run_cells(
         for grade_id_, test in testing.tests.items():
             if grade_id_ not in result.verdicts:
                 why = "the kernel died before it" if result.kernel_died else "the notebook ran out of time before it"
+                if result.stuck_call:
+                    why = "the grader had to stop the kernel before it (see the note above)"
                 result.verdicts[grade_id_] = CellVerdict(grade_id_, 0.0, test.points, error=f"not run: {why}")
 
 
@@ -301,6 +328,8 @@ async def _run_all(client: LimitedClient, nb: nbformat.NotebookNode, testing: Te
             await _run_kernel_cell(client, cell, index, key, result, deadline, settings, stopped)
         result.timings[f"cell {key}"] = time.perf_counter() - cell_started
         result.timings.setdefault("imports", result.timings[f"cell {key}"])  # the first code cell
+    if runner:
+        result.call_seconds = dict(runner.clock.seconds)
 
 
 async def _start_testing(client: LimitedClient, testing: Testing, exchange: Exchange, deadline: float,
@@ -308,14 +337,14 @@ async def _start_testing(client: LimitedClient, testing: Testing, exchange: Exch
     """Start the agent in the kernel, before any cell, and the grader's side of the test cells."""
     loop = asyncio.get_running_loop()
 
-    async def send(request_id: str, code: str, payload: str | None) -> dict[str, Any]:
+    async def send(request_id: str, code: str, payload: str | None, seconds: float) -> dict[str, Any]:
         remaining = int(deadline - time.monotonic())
         if remaining <= 1:
             raise StudentCodeError("the notebook ran out of time")
         try:
             if payload is not None:
                 exchange.write_request(request_id, payload)
-            await client.request(code, client.current_index, min(settings.cell_seconds, remaining))
+            await client.request(code, client.current_index, min(seconds, settings.cell_seconds, remaining))
             return read_answer(exchange, request_id)
         finally:
             exchange.finish(request_id)
@@ -326,7 +355,8 @@ async def _start_testing(client: LimitedClient, testing: Testing, exchange: Exch
     if started != {}:
         raise RuntimeError("the grading agent did not start in the kernel")
     bridge = KernelBridge(loop, send, settings.cell_seconds)
-    return await asyncio.to_thread(CellJudge, testing.library, testing.tests, bridge, testing.grading_seed, testing.env)
+    clock = CallClock(testing.call_limits, testing.stuck_calls)
+    return await asyncio.to_thread(CellJudge, testing.library, testing.tests, bridge, testing.grading_seed, testing.env, clock)
 
 
 def read_answer(exchange: Exchange, request_id: str) -> dict[str, Any]:
@@ -371,6 +401,10 @@ async def _run_test_cell(client: LimitedClient, runner: CellJudge, test: TestCel
     client.current_index = index
     try:
         verdict = await asyncio.to_thread(runner.run, test)
+    except KernelStopped as error:
+        result.kernel_died, result.stuck_call = True, (error.call, error.seconds, str(error))
+        result.notes.append(f"While the grader ran {test.grade_id}, {error}: the grader stopped the kernel.")
+        verdict = CellVerdict(test.grade_id, 0.0, test.points, error=str(error))
     except KernelDied as error:
         result.kernel_died = True
         result.notes.append(f"The kernel died while the grader ran {test.grade_id}; later cells were not run.")
