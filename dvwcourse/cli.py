@@ -158,7 +158,7 @@ def cmd_demo(course: Course, args: argparse.Namespace) -> int:
     print(f"Release written: {course.release_notebook}")
     download = write_sample_download(course, course.root / f"{course.assignment_id}-lms-download.zip")
     print(f"Sample submissions written as an LMS download: {download} (roster: {course.roster_csv}, due {course.due})")
-    status = safe_grade(course, download, Path(args.csv), workers=LocalWorkers(os.cpu_count() or 1))
+    status = safe_grade(course, download, course.root / args.csv, workers=LocalWorkers(os.cpu_count() or 1))
     canvas = export_grades(course, "canvas")
     print(f"Canvas grade import: {canvas} (late penalties applied; `dvwcourse export --format moodle|csv|feedback` for the others)")
     return status

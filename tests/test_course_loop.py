@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import shutil
+import subprocess
+import sys
 import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -13,15 +16,16 @@ import nbformat
 import pytest
 import yaml
 from nbgrader.preprocessors import AssignLatePenalties
+from nbgrader.utils import notebook_hash
 
 from conftest import copy_course
 from dvwcourse import cli
-from dvwcourse.course_records import update_course_records
+from dvwcourse.course_records import CourseRecords, update_course_records
 from dvwcourse.course_schema import LatePolicySection
 from dvwcourse.deadlines import CourseLatePenalty, late_penalty, late_plugin, read_timestamp_file
 from dvwcourse.feedback import copy_exchange_stamps, write_feedback_zip
 from dvwcourse.inputs import find_submissions
-from dvwcourse.lms_export import CANVAS_COLUMNS, MOODLE_COLUMNS, export_grades, read_standings
+from dvwcourse.lms_export import CANVAS_COLUMNS, MOODLE_COLUMNS, Standing, export_grades, read_standings
 from dvwcourse.nbgrader_api import course_config, open_gradebook
 from dvwcourse.roster import Student, read_extensions, read_roster
 from dvwcourse.settings import Course, CourseError, load_course
@@ -305,3 +309,47 @@ def test_feedback_goes_back_through_the_exchange_and_as_an_lms_zip(tmp_path, emp
     with zipfile.ZipFile(archive) as bundle:
         assert bundle.namelist() == [f"Alan Turing_1002_assignsubmission_file_/{course.notebook}_feedback.html"]
         assert bundle.read(bundle.namelist()[0]) == b"<p>feedback</p>"
+
+
+def run_nbgrader(course: Course, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    run = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), *args], cwd=course.root, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return run
+
+
+@pytest.mark.integration
+def test_nbgrader_export_with_our_exporters_writes_the_same_files(tmp_path, empty_gradebook):
+    course = graded_course(tmp_path, empty_gradebook)
+    update_course_records(course, submissions_at(course, {"ada": DUE_UTC, "alan": DUE_UTC + timedelta(hours=26), "eve": None}))
+    for name, exporter in [("canvas", "CanvasExport"), ("moodle", "MoodleExport")]:
+        ours = export_grades(course, name)
+        run_nbgrader(course, "export", f"--exporter=dvwcourse.lms_export.{exporter}", f"--to={tmp_path / name}.csv")
+        assert (tmp_path / f"{name}.csv").read_text() == ours.read_text()
+
+
+@pytest.mark.integration
+def test_nbgrader_release_feedback_hands_our_feedback_back(tmp_path, empty_gradebook):
+    course = graded_course(tmp_path, empty_gradebook)
+    submitted = course.submitted_notebook("alan").parent
+    submitted.mkdir(parents=True)
+    (submitted / "timestamp.txt").write_text("2026-12-05 18:00:00.000000 UTC")
+    (submitted / "submission_secret.txt").write_text("s3cret")
+    page = course.root / "feedback" / "alan" / course.assignment_id / f"{course.notebook}.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("<p>feedback for alan</p>")
+    copy_exchange_stamps(course, "alan")
+    (course.root / "exchange").mkdir(mode=0o777)  # the hub's exchange, as its admin sets it up
+    (course.root / "exchange").chmod(0o777)
+    run_nbgrader(course, "release_feedback", course.assignment_id)
+    released = course.root / "exchange" / course.course_id / "feedback" / f"{notebook_hash(secret='s3cret', notebook_id=course.notebook)}.html"
+    assert released.read_text() == "<p>feedback for alan</p>"
+
+
+def test_the_summary_names_late_submissions_those_without_a_time_and_unknown_students(course, capsys):
+    late = Standing("alan", "Alan", "Turing", "", "", True, DUE_UTC, DUE_UTC, 2 * HOUR, 8.0, 1.6, 12.0, False)
+    cli.print_course_records(course, CourseRecords(unknown_students=["eve"], without_time=["eve", "bob"]), [late])
+    out = capsys.readouterr().out
+    assert "alan: late by 2.0 h: raw score 8, penalty 1.6, final 6.4" in out
+    assert "Submitted with no time (never counted late): eve, bob" in out and "Not on the roster" in out and ": eve;" in out
