@@ -3,11 +3,14 @@ and late penalties; brought up to date after every grading and before every expo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from nbgrader.plugins import LateSubmissionPlugin
 
 from .deadlines import extension_for, late_plugin, utc_naive
-from .gradebook_io import store_roster_and_due_date, store_times_and_late_penalties
 from .inputs import Submission
-from .roster import read_extensions, read_roster
+from .nbgrader_api import open_gradebook
+from .roster import Student, read_extensions, read_roster
 from .settings import Course
 
 
@@ -29,3 +32,32 @@ def update_course_records(course: Course, submissions: list[Submission] | None =
         unknown_students=[s.student for s in submissions if roster is not None and s.student not in roster],
         without_time=[s.student for s in submissions if s.timestamp is None],
     )
+
+
+def store_roster_and_due_date(course: Course, students: list[Student], due: datetime | None) -> None:
+    """The assignment's due date (UTC, as nbgrader stores it) and the roster's students into nbgrader's
+    records, where formgrader, `nbgrader export` and our exports read them."""
+    with open_gradebook(course) as gradebook:
+        gradebook.update_or_create_assignment(course.assignment_id, duedate=due)
+        for student in students:
+            gradebook.update_or_create_student(
+                student.id, first_name=student.first_name or None, last_name=student.last_name or None,
+                email=student.email or None, lms_user_id=student.lms_user_id or None)
+
+
+def store_times_and_late_penalties(course: Course, times: dict[str, datetime | None], extensions: dict[str, timedelta | None],
+                                   plugin: LateSubmissionPlugin) -> None:
+    """Each submission's time (for the students in `times`) and extension (all of them), then every
+    submitted notebook's late penalty from `plugin`, as nbgrader's AssignLatePenalties computes it
+    (on the notebook's current score, manual grades included; never below 0 or above the score)."""
+    with open_gradebook(course) as gradebook:
+        for submission in gradebook.find_assignment(course.assignment_id).submissions:
+            student = submission.student.id
+            if student in times:
+                submission.timestamp = times[student]
+            submission.extension = extensions.get(student)
+            seconds_late = submission.total_seconds_late
+            for notebook in submission.notebooks:
+                penalty = plugin.late_submission_penalty(student, notebook.score, seconds_late) if seconds_late > 0 else None
+                notebook.late_submission_penalty = None if penalty is None else min(max(penalty, 0.0), notebook.score)
+        gradebook.db.commit()
