@@ -36,4 +36,3 @@ def store_scores(course: Course, student: str, verdicts: list[CellVerdict], writ
                     grade.auto_score = None
                     grade.needs_manual_grade = True
         gradebook.db.commit()
-
