@@ -49,8 +49,9 @@ def nbgrader_grade(course: Course, students: list[str], csv_path: Path) -> int:
     if not students:
         print(f"No submissions found under {course.root / 'submitted'}", file=sys.stderr)
         return 1
+    update_course_records(course)  # the due date first: nbgrader's autograde then applies the late policy itself
     outcomes = stock_grading.autograde(course, students)
-    update_course_records(course, find_submissions(course))  # nbgrader read the times itself; roster and penalties here
+    update_course_records(course, find_submissions(course))  # extensions (and penalties with them) need the submissions
     feedback_failed = stock_grading.generate_feedback(course, [o.student for o in outcomes if o.graded])
     stock_grading.export_grades(course, csv_path)
     print(stock_grading.format_gradebook_scores(course, stock_grading.gradebook_scores(course, students)))

@@ -19,7 +19,7 @@ from nbgrader.preprocessors import AssignLatePenalties
 from nbgrader.utils import notebook_hash
 
 from conftest import copy_course
-from dvwcourse import cli
+from dvwcourse import cli, stock_grading
 from dvwcourse.course_records import CourseRecords, update_course_records
 from dvwcourse.course_schema import LatePolicySection
 from dvwcourse.deadlines import CourseLatePenalty, late_penalty, late_plugin, read_timestamp_file
@@ -27,7 +27,9 @@ from dvwcourse.feedback import copy_exchange_stamps, write_feedback_zip
 from dvwcourse.inputs import find_submissions
 from dvwcourse.lms_export import CANVAS_COLUMNS, MOODLE_COLUMNS, Standing, export_grades, read_standings
 from dvwcourse.nbgrader_api import course_config, open_gradebook
+from dvwcourse.release import build_release
 from dvwcourse.roster import Student, read_extensions, read_roster
+from dvwcourse.samples import sample_notebooks
 from dvwcourse.settings import Course, CourseError, load_course
 
 HOUR = 3600.0
@@ -353,3 +355,22 @@ def test_the_summary_names_late_submissions_those_without_a_time_and_unknown_stu
     out = capsys.readouterr().out
     assert "alan: late by 2.0 h: raw score 8, penalty 1.6, final 6.4" in out
     assert "Submitted with no time (never counted late): eve, bob" in out and "Not on the roster" in out and ": eve;" in out
+
+
+@pytest.mark.integration
+def test_stock_nbgrader_autograde_applies_the_course_late_policy_itself(tmp_path):
+    """`nbgrader autograde` reads timestamp.txt and calls our plugin through AssignLatePenalties."""
+    course = copy_course(tmp_path)
+    build_release(course)
+    update_course_records(course)  # the due date into the gradebook
+    notebook = course.submitted_notebook("alan")
+    notebook.parent.mkdir(parents=True)
+    nbformat.write(sample_notebooks(course)["make-data-mistake"], notebook)
+    (notebook.parent / "timestamp.txt").write_text("2026-12-05 18:00:00.000000 UTC")  # 26 h after 16:00 UTC
+    [outcome] = stock_grading.autograde(course, ["alan"])
+    assert outcome.graded, outcome.error
+    with open_gradebook(course) as gradebook:
+        submission = gradebook.find_submission(course.assignment_id, "alan")
+        assert submission.total_seconds_late == 26 * HOUR and submission.score > 0
+        assert submission.late_submission_penalty == pytest.approx(late_penalty(course.late_policy, submission.score, 26 * HOUR))
+        assert submission.late_submission_penalty == pytest.approx(0.2 * submission.score)  # two started days, 10% each
