@@ -22,7 +22,7 @@ class Chromium:
         to_browser, self._commands = os.pipe()
         self._answers, from_browser = os.pipe()
         binary = shutil.which("chromium") or "chromium"
-        # bash (which, unlike dash, redirects descriptors above 9) puts the two pipe ends where Chromium expects them (fd 3 and fd 4).
+        # bash (unlike dash, it redirects descriptors above 9) puts the pipe ends where Chromium expects them: fd 3 and 4.
         self.process = subprocess.Popen(
             ["bash", "-c", f'exec "$@" 3<&{to_browser} 4>&{from_browser}', "bash", binary, *CHROMIUM_FLAGS,
              f"--user-data-dir={self.profile}", "about:blank"],
@@ -31,10 +31,10 @@ class Chromium:
         os.close(from_browser)
         self._buffer = b""
         self._next_id = 0
-        self.events: list[dict] = []
+        self.page_errors: list[str] = []
         target = self._call("Target.createTarget", {"url": "about:blank"})["targetId"]
         self.session = self._call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        self.send("Runtime.enable")  # the page's uncaught exceptions arrive as events: a failed wait names them
+        self.send("Runtime.enable")  # uncaught exceptions arrive as events
 
     def _call(self, method: str, params: dict[str, Any] | None = None, session: str | None = None, timeout: float = 30) -> dict:
         self._next_id += 1
@@ -47,8 +47,8 @@ class Chromium:
             while b"\0" in self._buffer:
                 raw, self._buffer = self._buffer.split(b"\0", 1)
                 answer = json.loads(raw)
-                if "method" in answer:
-                    self.events.append(answer)  # page events (console messages, exceptions), for diagnostics
+                if answer.get("method") == "Runtime.exceptionThrown":  # the page's uncaught errors, to explain a failed wait
+                    self.page_errors.append(answer["params"]["exceptionDetails"].get("exception", {}).get("description", "")[:200])
                 if answer.get("id") == self._next_id:
                     if "error" in answer:
                         raise RuntimeError(f"{method}: {answer['error']}")
@@ -73,9 +73,7 @@ class Chromium:
         while not self.evaluate(expression):
             if time.monotonic() > deadline:
                 page = self.evaluate("location.href + ' (' + document.readyState + '): ' + document.title")
-                errors = [e["params"]["exceptionDetails"].get("exception", {}).get("description", "")[:200]
-                          for e in self.events if e["method"] == "Runtime.exceptionThrown"]
-                raise TimeoutError(f"still false after {timeout} s: {expression} (the page: {page}; its errors: {errors})")
+                raise TimeoutError(f"still false after {timeout} s: {expression} (the page: {page}; its errors: {self.page_errors})")
             time.sleep(0.2)
 
     def type_into(self, selector: str, text: str) -> None:
