@@ -374,3 +374,9 @@ def test_stock_nbgrader_autograde_applies_the_course_late_policy_itself(tmp_path
         assert submission.total_seconds_late == 26 * HOUR and submission.score > 0
         assert submission.late_submission_penalty == pytest.approx(late_penalty(course.late_policy, submission.score, 26 * HOUR))
         assert submission.late_submission_penalty == pytest.approx(0.2 * submission.score)  # two started days, 10% each
+
+
+def test_a_mistyped_late_policy_key_names_the_keys_allowed_there(tmp_path):
+    with pytest.raises(CourseError) as raised:
+        with_settings(tmp_path, late_policy={"rul": "per_day"})
+    assert "late_policy.rul: unknown key (allowed here: rule, deduct, unit, cap, grace_minutes)" in str(raised.value)
