@@ -294,25 +294,6 @@ def test_no_two_tools_write_one_file_name(tmp_path):
     assert len(names) == 1 + len(cli.DEFAULT_NAMES) and cli.DEFAULT_NAMES["csv"] == "grades.csv"  # grades.csv: nbgrader's export only
 
 
-@pytest.mark.integration
-def test_feedback_goes_back_through_the_exchange_and_as_an_lms_zip(tmp_path, empty_gradebook):
-    course = graded_course(tmp_path, empty_gradebook)
-    submitted = course.submitted_notebook("alan").parent
-    submitted.mkdir(parents=True)
-    (submitted / "timestamp.txt").write_text("2026-12-05 18:00:00.000000 UTC")
-    (submitted / "submission_secret.txt").write_text("s3cret")
-    page = course.root / "feedback" / "alan" / course.assignment_id / f"{course.notebook}.html"
-    page.parent.mkdir(parents=True)
-    page.write_text("<p>feedback</p>")
-    copy_exchange_stamps(course, "alan")
-    assert (page.parent / "submission_secret.txt").read_text() == "s3cret"
-    assert (page.parent / "timestamp.txt").read_text().startswith("2026-12-05 18:00")
-    archive = write_feedback_zip(course, [Student("alan", "Alan", "Turing", "alan@x.org", "1002"), Student("ada")], tmp_path / "fb.zip")
-    with zipfile.ZipFile(archive) as bundle:
-        assert bundle.namelist() == [f"Alan Turing_1002_assignsubmission_file_/{course.notebook}_feedback.html"]
-        assert bundle.read(bundle.namelist()[0]) == b"<p>feedback</p>"
-
-
 def run_nbgrader(course: Course, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     run = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), *args], cwd=course.root, env=env,
@@ -332,7 +313,7 @@ def test_nbgrader_export_with_our_exporters_writes_the_same_files(tmp_path, empt
 
 
 @pytest.mark.integration
-def test_nbgrader_release_feedback_hands_our_feedback_back(tmp_path, empty_gradebook):
+def test_feedback_goes_back_through_nbgrader_release_feedback_and_as_an_lms_zip(tmp_path, empty_gradebook):
     course = graded_course(tmp_path, empty_gradebook)
     submitted = course.submitted_notebook("alan").parent
     submitted.mkdir(parents=True)
@@ -342,11 +323,17 @@ def test_nbgrader_release_feedback_hands_our_feedback_back(tmp_path, empty_grade
     page.parent.mkdir(parents=True)
     page.write_text("<p>feedback for alan</p>")
     copy_exchange_stamps(course, "alan")
+    assert (page.parent / "submission_secret.txt").read_text() == "s3cret"
     (course.root / "exchange").mkdir(mode=0o777)  # the hub's exchange, as its admin sets it up
     (course.root / "exchange").chmod(0o777)
     run_nbgrader(course, "release_feedback", course.assignment_id)
     released = course.root / "exchange" / course.course_id / "feedback" / f"{notebook_hash(secret='s3cret', notebook_id=course.notebook)}.html"
     assert released.read_text() == "<p>feedback for alan</p>"
+
+    archive = write_feedback_zip(course, [Student("alan", "Alan", "Turing", "alan@x.org", "1002"), Student("ada")], tmp_path / "fb.zip")
+    with zipfile.ZipFile(archive) as bundle:  # ada has no feedback page: not in the zip
+        assert bundle.namelist() == [f"Alan Turing_1002_assignsubmission_file_/{course.notebook}_feedback.html"]
+        assert bundle.read(bundle.namelist()[0]) == b"<p>feedback for alan</p>"
 
 
 def test_the_summary_names_late_submissions_those_without_a_time_and_unknown_students(course, capsys):
