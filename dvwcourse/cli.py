@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from . import stock_grading
 from .batch_lock import batch_lock
 from .class_report import write_class_report
@@ -80,7 +82,14 @@ def safe_grade(course: Course, source: Path | None, csv_path: Path, force: bool 
     report_path = report_path or csv_path.with_name("class-report.html")
     isolation = isolation_statement(reports)
     recorded = {r.student for r in reports if r.status != PENDING}
-    records, standings = record_times_and_roster(course, [s for s in submissions if s.student in recorded])
+    try:
+        records, standings = record_times_and_roster(course, [s for s in submissions if s.student in recorded])
+    except (SQLAlchemyError, OSError) as error:  # scores are recorded; the next run or `dvwcourse export` redoes this
+        print(f"error: times, roster and late penalties not recorded in the gradebook ({type(error).__name__}: {error}); "
+              "run again or `dvwcourse export` to record them", file=sys.stderr)
+        records, standings, times_failed = CourseRecords(), {}, True
+    else:
+        times_failed = False
     try:
         write_grades_csv(reports, csv_path, standings)
         write_class_report(course, reports, report_path, isolation, standings, records)
@@ -103,7 +112,7 @@ def safe_grade(course: Course, source: Path | None, csv_path: Path, force: bool 
         print(f"Stopped recording: {grader.stopped_because}. {len(pending)} submissions were not recorded "
               f"({', '.join(pending)}); free some space and run again to grade them.", file=sys.stderr)
         return EXIT_LOW_DISK_SPACE
-    return 1 if failed else 0
+    return 1 if failed or times_failed else 0
 
 
 def record_times_and_roster(course: Course, submissions: list[Submission]) -> tuple[CourseRecords, dict[str, Standing]]:

@@ -17,6 +17,7 @@ import pytest
 import yaml
 from nbgrader.preprocessors import AssignLatePenalties
 from nbgrader.utils import notebook_hash
+from sqlalchemy.exc import OperationalError
 
 from conftest import copy_course
 from dvwcourse import cli, stock_grading
@@ -27,6 +28,7 @@ from dvwcourse.feedback import copy_exchange_stamps, write_feedback_zip
 from dvwcourse.inputs import find_submissions
 from dvwcourse.lms_export import CANVAS_COLUMNS, MOODLE_COLUMNS, Standing, export_grades, read_standings
 from dvwcourse.nbgrader_api import course_config, open_gradebook
+from dvwcourse.records import GradeReport
 from dvwcourse.release import build_release
 from dvwcourse.roster import Student, read_extensions, read_roster
 from dvwcourse.samples import sample_notebooks
@@ -367,3 +369,27 @@ def test_a_mistyped_late_policy_key_names_the_keys_allowed_there(tmp_path):
     with pytest.raises(CourseError) as raised:
         with_settings(tmp_path, late_policy={"rul": "per_day"})
     assert "late_policy.rul: unknown key (allowed here: rule, deduct, unit, cap, grace_minutes)" in str(raised.value)
+
+
+def test_a_gradebook_failure_after_grading_is_reported_and_the_results_are_still_written(course_copy, tmp_path, monkeypatch, capsys):
+    class Grader:  # stands in for the real one: this is about what happens after grading
+        stopped_because = None
+        launcher = type("Launcher", (), {"description": "test"})()
+
+        def __init__(self, course):
+            pass
+
+        def grade_all(self, submissions, **options):
+            return [GradeReport(s.student, "graded", 2.0, 24.0) for s in submissions]
+
+    def gradebook_down(course, submissions):
+        raise OperationalError("UPDATE submitted_assignment", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(cli, "Grader", Grader)
+    monkeypatch.setattr(cli, "record_times_and_roster", gradebook_down)
+    (tmp_path / "incoming").mkdir()
+    nbformat.write(nbformat.v4.new_notebook(), tmp_path / "incoming" / "ada.ipynb")
+    status = cli.safe_grade(course_copy, tmp_path / "incoming", tmp_path / "results.csv", workers=cli.LocalWorkers(1))
+    assert status == 1 and "times, roster and late penalties not recorded" in capsys.readouterr().err
+    [row] = csv.DictReader((tmp_path / "results.csv").open())
+    assert (row["student"], row["score"], row["late_penalty"]) == ("ada", "2", "")
