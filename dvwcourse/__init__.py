@@ -20,7 +20,10 @@ Judge      checkspec (the master's test cells and their contract), trusted_tests
 Record     records (reports, evaluations, verdicts: plain data), gradebook_io (scores into nbgrader's
            gradebook), feedback and html_pages, atomic (whole writes, saved JSON read back) and diskspace (free space),
            batch_lock (one batch at a time), batch_stop (why a batch stops recording: disk, gradebook).
-Report     results (terminal table, grades.csv), class_report (the HTML page), progress.
+Report     results (terminal table, grading-results.csv), class_report (the HTML page), progress.
+Course loop deadlines (times, the late policy as an nbgrader LateSubmissionPlugin), roster (roster and extensions
+           CSVs), course_records (due date, roster, times, extensions, penalties into the gradebook),
+           lms_export (Canvas, Moodle and nbgrader CSVs as nbgrader ExportPlugins).
 Scale out  workers (serial, local threads, Dask) with bundle (what a worker without the course needs),
            code_version (workers must judge alike).
 Engines    safe_grading (the default: sandboxed kernels, verdicts in the grader); stock_grading (plain

@@ -13,7 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
 
 from .atomic import write_text_atomic  # noqa: E402
+from .course_records import CourseRecords  # noqa: E402
 from .html_pages import render_page  # noqa: E402
+from .lms_export import Standing  # noqa: E402
 from .results import reason  # noqa: E402
 from .records import GradeReport  # noqa: E402
 from .settings import Course  # noqa: E402
@@ -79,9 +81,11 @@ def _plots(reports: list[GradeReport], rates: list[CheckRate], max_score: float)
     return plots
 
 
-def write_class_report(course: Course, reports: list[GradeReport], path: Path, isolation: str) -> Path:
+def write_class_report(course: Course, reports: list[GradeReport], path: Path, isolation: str,
+                       standings: dict[str, Standing] | None = None, records: CourseRecords | None = None) -> Path:
     """One self-contained HTML page on the batch: summary, how kernels were sandboxed, score and time plots,
-    every check's pass rate, and the submissions a person should look at. Written whole or not at all."""
+    every check's pass rate, the submissions a person should look at and, from the gradebook, every
+    submission's time, raw score, late penalty and final score. Written whole or not at all."""
     rates = check_rates(reports)
     max_score = max((r.max_score for r in reports), default=0.0)
     graded = [r for r in reports if r.graded]
@@ -94,8 +98,16 @@ def write_class_report(course: Course, reports: list[GradeReport], path: Path, i
         "median score": f"{statistics.median(r.score for r in graded):g} / {max_score:g}" if graded else "-",
         "median grading time": f"{statistics.median(r.seconds for r in reports):.1f} s" if reports else "-",
     }
+    records = records or CourseRecords()
+    lateness = [standings[r.student] for r in reports if standings and r.student in standings and standings[r.student].submitted]
+    summary["due"] = course.due.isoformat(sep=" ") if course.due else "none (nothing is late)"
+    summary["late submissions"] = str(sum(s.seconds_late > 0 for s in lateness))
+    summary["submissions without a time"] = ", ".join(records.without_time) or "none"
+    if course.roster_csv is not None:
+        summary["not on the roster"] = ", ".join(records.unknown_students) or "none"
     html = render_page("class_report.html.j2",
         title=course.title, summary=summary, isolation=isolation, plots=_plots(reports, rates, max_score),
         rates=sorted(rates, key=lambda r: (r.rate, r.cell)), flagged=[(r, reason(r) or "; ".join(r.notes[:1])) for r in flagged],
+        lateness=lateness,
     )
     return write_text_atomic(path, html)

@@ -1,4 +1,4 @@
-"""`dvwcourse`: the course's command line (release, validate, grade, and the sample run)."""
+"""`dvwcourse`: the course's command line (release, validate, grade, export, and the sample run)."""
 from __future__ import annotations
 
 import argparse
@@ -7,16 +7,21 @@ import os
 import sys
 from pathlib import Path
 
+
 from . import stock_grading
 from .batch_lock import batch_lock
-from .batch_stop import GradebookUnavailable, LowDiskSpace
+from .batch_stop import BatchStop, GradebookUnavailable, LowDiskSpace
 from .class_report import write_class_report
-from .inputs import find_submissions
+from .course_records import CourseRecords, update_course_records
+from .feedback import copy_exchange_stamps, write_feedback_zip
+from .inputs import Submission, find_submissions
+from .lms_export import DEFAULT_NAMES, EXPORTERS, Standing, export_grades, read_standings
 from .progress import Progress
 from .release import build_release
-from .results import isolation_statement, reason, format_reports, write_grades_csv
+from .results import RESULTS_CSV, isolation_statement, reason, format_reports, write_grades_csv
+from .roster import Student, read_extensions, read_roster
 from .safe_grading import PENDING, Grader
-from .samples import write_sample_submissions
+from .samples import write_sample_download
 from .settings import Course, CourseError, load_course
 from .validation import validate_notebook
 from .workers import DaskWorkers, LocalWorkers, Workers
@@ -47,7 +52,9 @@ def nbgrader_grade(course: Course, students: list[str], csv_path: Path) -> int:
     if not students:
         print(f"No submissions found under {course.root / 'submitted'}", file=sys.stderr)
         return 1
+    update_course_records(course)  # the due date first: nbgrader's autograde then applies the late policy itself
     outcomes = stock_grading.autograde(course, students)
+    update_course_records(course, find_submissions(course))  # extensions (and penalties with them) need the submissions
     feedback_failed = stock_grading.generate_feedback(course, [o.student for o in outcomes if o.graded])
     stock_grading.export_grades(course, csv_path)
     print(stock_grading.format_gradebook_scores(course, stock_grading.gradebook_scores(course, students)))
@@ -63,6 +70,8 @@ def safe_grade(course: Course, source: Path | None, csv_path: Path, force: bool 
     if not submissions:
         print(f"No submissions found in {source or course.root / 'submitted'}", file=sys.stderr)
         return 1
+    read_roster(course)  # a broken roster or extensions file stops us before any grading
+    read_extensions(course)
     grader = Grader(course)
     where = "on the Dask cluster" if isinstance(workers, DaskWorkers) else f"here, {grader.launcher.description}"
     print(f"Grading {len(submissions)} submissions {where}.")
@@ -73,9 +82,18 @@ def safe_grade(course: Course, source: Path | None, csv_path: Path, force: bool 
         progress.close()
     report_path = report_path or csv_path.with_name("class-report.html")
     isolation = isolation_statement(reports)
+    recorded = {r.student for r in reports if r.status != PENDING}
+    records, standings, times_failed = CourseRecords(), {}, False
+    if not isinstance(grader.stopped, GradebookUnavailable):  # a gradebook that stopped the batch is not asked again
+        try:
+            records, standings = record_times_and_roster(course, [s for s in submissions if s.student in recorded])
+        except (GradebookUnavailable, OSError) as error:  # scores are recorded; the next run or `dvwcourse export` redoes this
+            print(f"error: times, roster and late penalties not recorded in the gradebook ({error}); "
+                  "run again or `dvwcourse export` to record them", file=sys.stderr)
+            times_failed = True
     try:
-        write_grades_csv(reports, csv_path)
-        write_class_report(course, reports, report_path, isolation)
+        write_grades_csv(reports, csv_path, standings)
+        write_class_report(course, reports, report_path, isolation, standings, records)
     except OSError as error:  # written whole or not at all: the previous versions stay
         print(f"error: could not write {csv_path} and {report_path}: {error}", file=sys.stderr)
         return EXIT_LOW_DISK_SPACE if error.errno == errno.ENOSPC else 1
@@ -88,6 +106,7 @@ def safe_grade(course: Course, source: Path | None, csv_path: Path, force: bool 
     for report in reports:
         if report.status != "graded" or report.flags:
             print(f"  {report.student}: {report.status}: {reason(report)}")
+    print_course_records(course, records, [standings[s] for s in sorted(recorded) if s in standings])
     failed = [r.student for r in reports if not r.graded and r.status != PENDING]
     if failed:
         print(f"Could not grade {len(failed)} submissions: {', '.join(failed)}", file=sys.stderr)
@@ -96,7 +115,46 @@ def safe_grade(course: Course, source: Path | None, csv_path: Path, force: bool 
         print(f"Stopped recording: {grader.stopped}. {len(pending)} submissions were not recorded "
               f"({', '.join(pending)}); {grader.stopped.advice}.", file=sys.stderr)
         return grader.stopped.exit_status
-    return 1 if failed else 0
+    return 1 if failed or times_failed else 0
+
+
+def record_times_and_roster(course: Course, submissions: list[Submission]) -> tuple[CourseRecords, dict[str, Standing]]:
+    """Roster, due date, times, extensions and late penalties into the gradebook; then every student's standing.
+    Feedback gets the files `nbgrader release_feedback` needs."""
+    records = update_course_records(course, submissions)
+    for submission in submissions:
+        copy_exchange_stamps(course, submission.student)
+    return records, {standing.student: standing for standing in read_standings(course)}
+
+
+def print_course_records(course: Course, records: CourseRecords, standings: list[Standing]) -> None:
+    """The submissions a person should know about: late ones (with their penalty), those without a time, those
+    from students not on the roster."""
+    for standing in standings:
+        if standing.seconds_late > 0:
+            print(f"  {standing.student}: late by {standing.seconds_late / 3600:.1f} h: raw score {standing.raw_score:g}, "
+                  f"penalty {standing.late_penalty:g}, final {standing.score:g}")
+    if records.without_time:
+        print(f"  Submitted with no time (never counted late): {', '.join(records.without_time)}")
+    if records.unknown_students:
+        print(f"  Not on the roster ({course.roster_csv}): {', '.join(records.unknown_students)}; graded and recorded, "
+              "but no LMS will know them")
+
+
+def cmd_export(course: Course, args: argparse.Namespace) -> int:
+    update_course_records(course)  # roster, due date and penalties as of now (TAs may have changed manual scores)
+    standings = read_standings(course)
+    if args.format == "feedback":
+        path = write_feedback_zip(course, [Student(s.student, s.first_name, s.last_name, s.email, s.lms_user_id) for s in standings],
+                                  args.to or course.root / f"feedback-{course.assignment_id}.zip")
+    else:
+        path = export_grades(course, args.format, args.to)
+    print(f"Written: {path}")
+    waiting = [s.student for s in standings if s.needs_manual_grade]
+    if waiting and args.format != "feedback":
+        print(f"Warning: {len(waiting)} submissions still have written answers to grade in formgrader "
+              f"(their scores count those answers as 0 for now): {', '.join(waiting)}", file=sys.stderr)
+    return 0
 
 
 def cmd_grade(course: Course, args: argparse.Namespace) -> int:
@@ -108,11 +166,15 @@ def cmd_grade(course: Course, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(course: Course, args: argparse.Namespace) -> int:
+    """The course loop on the samples: release, an LMS download with times, grading against the roster, a Canvas CSV."""
     build_release(course)
     print(f"Release written: {course.release_notebook}")
-    students = write_sample_submissions(course)
-    print(f"Sample submissions written for: {', '.join(students)}")
-    return safe_grade(course, None, Path(args.csv), workers=LocalWorkers(os.cpu_count() or 1))
+    download = write_sample_download(course, course.root / f"{course.assignment_id}-lms-download.zip")
+    print(f"Sample submissions written as an LMS download: {download} (roster: {course.roster_csv}, due {course.due})")
+    status = safe_grade(course, download, course.root / args.csv, workers=LocalWorkers(os.cpu_count() or 1))
+    canvas = export_grades(course, "canvas")
+    print(f"Canvas grade import: {canvas} (late penalties applied; `dvwcourse export --format moodle|csv|feedback` for the others)")
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     grade = commands.add_parser("grade", help="grade submissions safely; write feedback and grades.csv")
     grade.add_argument("source", nargs="?", type=Path, default=None,
                        help="a notebook, a folder of <student>.ipynb, nbgrader's submitted/ layout, or an LMS zip (default: submitted/)")
-    grade.add_argument("--csv", default="grades.csv")
+    grade.add_argument("--csv", default=RESULTS_CSV, help=f"per-submission results (default: {RESULTS_CSV}; grades.csv is nbgrader's export)")
     grade.add_argument("--force", action="store_true", help="regrade submissions that did not change")
     grade.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="submissions graded at once on this machine (default: one per core)")
     grade.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="grade on this Dask cluster instead of local workers")
@@ -135,8 +197,13 @@ def main(argv: list[str] | None = None) -> int:
                        help="safe (default): sandboxed, values judged by the grader; nbgrader: stock nbgrader autograde")
     grade.set_defaults(run=cmd_grade)
     demo = commands.add_parser("demo", help="release, write sample submissions, grade them")
-    demo.add_argument("--csv", default="grades.csv")
+    demo.add_argument("--csv", default=RESULTS_CSV)
     demo.set_defaults(run=cmd_demo)
+    export = commands.add_parser("export", help="grades for an LMS (Canvas, Moodle), nbgrader's grades.csv, or a feedback zip")
+    export.add_argument("--format", choices=[*EXPORTERS, "feedback"], required=True,
+                        help=", ".join(f"{name}: {file}" for name, file in DEFAULT_NAMES.items()) + f", feedback: feedback-<assignment>.zip")
+    export.add_argument("--to", type=Path, default=None, help="where to write (default: the course folder, the name above)")
+    export.set_defaults(run=cmd_export)
     args = parser.parse_args(argv)
     try:
         course = load_course(args.course)
@@ -147,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     except CourseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except BatchStop as error:  # outside a batch (export, the stock engine's records): the same line and status
+        print(f"error: {error}; {error.advice.replace(' to grade them', '')}", file=sys.stderr)
+        return error.exit_status
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@ per problem that names the file, the key and what is allowed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 Seconds = Annotated[int, Field(ge=1)]
 Bytes = Annotated[int, Field(ge=1_000_000)]  # below a megabyte no kernel (or grader) gets anywhere
@@ -23,6 +23,7 @@ class AssignmentSection(Section):
     id: str
     notebook: str  # the notebook's file name without .ipynb
     title: str
+    due: AwareDatetime | None = None  # ISO 8601 with a time zone, e.g. 2026-12-04T17:00:00+01:00; none: nothing is late
 
 
 class BudgetSection(Section):
@@ -58,6 +59,28 @@ class FeedbackSection(Section):
     show_hidden_test_source: bool = False
 
 
+class LatePolicySection(Section):
+    # none; zero: no points after the due date; per_hour / per_day: `deduct` per started hour or day late
+    rule: Literal["none", "zero", "per_hour", "per_day"] = "none"
+    deduct: Annotated[float, Field(ge=0)] = 0.0
+    unit: Literal["fraction", "points"] = "fraction"  # fraction of the raw score, or points
+    cap: Annotated[float, Field(ge=0)] | None = None  # the most deducted, in `unit`; none: up to the whole score
+    grace_minutes: Annotated[int, Field(ge=0)] = 0  # up to this late counts as on time
+
+    @model_validator(mode="after")
+    def fraction_at_most_one(self) -> LatePolicySection:
+        if self.unit == "fraction" and (self.deduct > 1 or (self.cap or 0) > 1):
+            raise ValueError("deduct and cap are fractions of the score (0 to 1) when unit is fraction")
+        return self
+
+
+class LmsSection(Section):
+    zip_timestamp_format: str = "%Y-%m-%d-%H-%M-%S"  # the `timestamp` group of zip_filename_regexp, as strptime reads it
+    canvas_assignment_id: str = ""  # the number in the Canvas assignment's URL; empty: Canvas creates a new assignment
+    roster: str = ""  # CSV (id, first_name, last_name, email, lms_user_id), relative to the course folder; empty: no roster
+    extensions: str = ""  # CSV (student, due), relative to the course folder; empty: no extensions
+
+
 class CourseFile(Section):
     course_id: str
     assignment: AssignmentSection
@@ -70,6 +93,8 @@ class CourseFile(Section):
     min_free_disk_bytes: Annotated[int, Field(ge=0)] = 200_000_000
     zip_filename_regexp: str = r".*_(?P<student_id>[A-Za-z0-9-]+)_attempt_(?P<timestamp>[0-9\-]+)_(?P<file_id>\w+)"
     feedback: FeedbackSection = FeedbackSection()
+    late_policy: LatePolicySection = LatePolicySection()
+    lms: LmsSection = LmsSection()
 
 
 def describe_errors(path: Path, error: ValidationError) -> str:

@@ -1,11 +1,16 @@
-"""Per-student HTML feedback: which checks passed, and why the others failed, without hidden code."""
+"""Per-student HTML feedback: which checks passed, and why the others failed, without hidden code; handed back
+through nbgrader's exchange (`nbgrader release_feedback`) or an LMS (a zip of per-student files)."""
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
-from .atomic import write_text_atomic
+from .atomic import write_bytes_atomic, write_text_atomic
 from .html_pages import render_page
+from .inputs import SUBMISSION_STAMPS
 from .records import GradeReport
+from .roster import Student
 from .settings import Course
 
 
@@ -15,3 +20,30 @@ def write_feedback(course: Course, report: GradeReport) -> Path:
     path = course.root / "feedback" / report.student / course.assignment_id / f"{course.notebook}.html"
     html = render_page("feedback.html.j2", title=course.title, report=report, show_hidden_source=course.show_hidden_test_source)
     return write_text_atomic(path, html)
+
+
+def copy_exchange_stamps(course: Course, student: str) -> None:
+    """Beside a student's feedback, the submission's timestamp.txt and submission_secret.txt (written by
+    `nbgrader submit`/`collect`), which `nbgrader release_feedback` needs to hand feedback back on a hub."""
+    submitted = course.submitted_notebook(student).parent
+    folder = course.root / "feedback" / student / course.assignment_id
+    if not folder.is_dir():
+        return
+    for name in SUBMISSION_STAMPS:
+        if (submitted / name).is_file():
+            write_bytes_atomic(folder / name, (submitted / name).read_bytes())
+
+
+def write_feedback_zip(course: Course, students: list[Student], path: Path) -> Path:
+    """Every student's feedback page in one zip for an LMS's bulk feedback upload, each in a folder named as
+    Moodle's assignment download names a participant's files (`<full name>_<LMS user id>_assignsubmission_file_`);
+    a student without an LMS user id is named by their course id."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for student in students:
+            page = course.root / "feedback" / student.id / course.assignment_id / f"{course.notebook}.html"
+            if page.is_file():
+                name = " ".join(part for part in (student.first_name, student.last_name) if part) or student.id
+                folder = f"{name}_{student.lms_user_id or student.id}_assignsubmission_file_"
+                bundle.write(page, f"{folder}/{course.notebook}_feedback.html")
+    return write_bytes_atomic(path, buffer.getvalue())

@@ -5,13 +5,16 @@ import hashlib
 import shutil
 import zipfile
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from nbgrader.plugins.zipcollect import FileNameCollectorPlugin
 
+from .deadlines import TIMESTAMP_FILE, parse_zip_timestamp, read_timestamp_file
 from .settings import Course, CourseError
 
 MAX_EXTRA_FILE_BYTES = 20_000_000  # other files of a submission copied into its sandbox
+SUBMISSION_STAMPS = {TIMESTAMP_FILE, "submission_secret.txt"}  # nbgrader's files about a submission, not the student's work
 
 
 @dataclass
@@ -19,6 +22,7 @@ class Submission:
     student: str
     notebook: Path
     files: list[Path] = field(default_factory=list)  # the student's other files, copied to the sandbox
+    timestamp: datetime | None = None  # when it was submitted (UTC, naive as in nbgrader's gradebook); None: unknown
 
     def digest(self) -> str:
         """Identifies the submission's content, to skip it when it comes back unchanged."""
@@ -48,9 +52,11 @@ def from_submitted_layout(course: Course, folder: Path) -> list[Submission]:
         notebook = assignment_dir / f"{course.notebook}.ipynb"
         files = [
             p for p in sorted(assignment_dir.iterdir())
-            if p.is_file() and p != notebook and p.suffix != ".ipynb" and p.stat().st_size <= MAX_EXTRA_FILE_BYTES
+            if p.is_file() and p != notebook and p.suffix != ".ipynb" and p.name not in SUBMISSION_STAMPS
+            and p.stat().st_size <= MAX_EXTRA_FILE_BYTES
         ]
-        submissions.append(Submission(student_dir.name, notebook, files))
+        timestamp = read_timestamp_file(assignment_dir / TIMESTAMP_FILE)
+        submissions.append(Submission(student_dir.name, notebook, files, timestamp))
     return submissions
 
 
@@ -69,12 +75,13 @@ def from_zip(course: Course, archive: Path) -> list[Submission]:
     except zipfile.BadZipFile as error:
         raise CourseError(f"{archive}: not a zip file ({error})") from error
     collector = FileNameCollectorPlugin(named_regexp=course.zip_filename_regexp)
-    latest: dict[str, tuple[str, Path]] = {}
+    latest: dict[str, Submission] = {}
     for path in sorted(target.glob("*.ipynb")):
         info = collector.collect(path.name)
         if not info:
             raise CourseError(f"{archive}: cannot find the student in file name {path.name} (zip_filename_regexp in course.yml)")
-        stamp = info.get("timestamp") or ""
-        if info["student_id"] not in latest or stamp >= latest[info["student_id"]][0]:
-            latest[info["student_id"]] = (stamp, path)  # the latest attempt counts
-    return [Submission(student, path) for student, (_, path) in sorted(latest.items())]
+        stamp = parse_zip_timestamp(course, info["timestamp"], f"{archive}: {path.name}") if info.get("timestamp") else None
+        earlier = latest.get(info["student_id"])
+        if earlier is None or (stamp or datetime.min) >= (earlier.timestamp or datetime.min):
+            latest[info["student_id"]] = Submission(info["student_id"], path, timestamp=stamp)  # the latest attempt counts
+    return [latest[student] for student in sorted(latest)]

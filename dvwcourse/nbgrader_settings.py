@@ -7,6 +7,8 @@ import re
 from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, OverwriteCells, OverwriteKernelspec
 from traitlets.config import Config
 
+from .deadlines import CourseLatePenalty
+from .lms_export import CourseExport
 from .preprocessors import DeduplicateGradeIds
 from .settings import Course
 
@@ -48,3 +50,12 @@ def configure_nbgrader(c: Config, course: Course) -> None:
     c.FileNameCollectorPlugin.named_regexp = course.zip_filename_regexp
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+    configure_course_loop(c, course)
+
+
+def configure_course_loop(c: Config, course: Course) -> None:
+    """Late penalties and LMS exports through nbgrader's own hooks, so its commands and ours agree."""
+    c.AssignLatePenalties.plugin_class = CourseLatePenalty
+    for name, value in course.late_policy.model_dump().items():
+        setattr(c.CourseLatePenalty, name, value)
+    c.CourseExport.course_root = str(course.root)

@@ -1,4 +1,7 @@
-"""Grading results for people: the score table on the terminal and grades.csv."""
+"""Grading results for people: the score table on the terminal and grading-results.csv.
+
+(`grades.csv` is nbgrader's own export, written by `nbgrader export` and `dvwcourse export --format csv`.)
+"""
 from __future__ import annotations
 
 import csv
@@ -6,7 +9,10 @@ import io
 from pathlib import Path
 
 from .atomic import write_text_atomic
+from .lms_export import Standing, points
 from .records import PENDING, GradeReport
+
+RESULTS_CSV = "grading-results.csv"  # ours; never grades.csv, which is nbgrader's export
 
 
 def reason(report: GradeReport) -> str:
@@ -29,19 +35,33 @@ def isolation_statement(reports: list[GradeReport]) -> str:
     return "no submission ran a kernel"
 
 
-def write_grades_csv(reports: list[GradeReport], path: Path) -> Path:
-    """One row per submission: status, reason, total and every test cell's points."""
+def write_grades_csv(reports: list[GradeReport], path: Path, standings: dict[str, Standing] | None = None) -> Path:
+    """One row per submission: status, reason, automatic score, every test cell's points and, from the
+    gradebook (`standings`), when it was submitted, the raw score (manual grades included), the late penalty
+    and the final score."""
     cells = [cell.grade_id for cell in next((r.cells for r in reports if r.cells), [])]
+    standings = standings or {}
     text = io.StringIO(newline="")
     writer = csv.writer(text)
-    writer.writerow(["student", "status", "score", "max_score", "seconds", "sandboxed", "reason", *cells])
+    writer.writerow(["student", "status", "score", "max_score", "seconds", "sandboxed", "reason",
+                     "submitted_utc", "hours_late", "raw_score", "late_penalty", "final_score", *cells])
     for report in reports:
-        points = {cell.grade_id: cell.points for cell in report.cells}
+        cell_points = {cell.grade_id: cell.points for cell in report.cells}
+        standing = standings.get(report.student)
         writer.writerow([
             report.student, report.status, "" if report.status == PENDING else f"{report.score:g}", f"{report.max_score:g}",
-            f"{report.seconds:.2f}", report.sandboxed, reason(report), *(f"{points[c]:g}" if c in points else "" for c in cells),
+            f"{report.seconds:.2f}", report.sandboxed, reason(report), *standing_columns(standing),
+            *(f"{cell_points[c]:g}" if c in cell_points else "" for c in cells),
         ])
     return write_text_atomic(path, text.getvalue())
+
+
+def standing_columns(standing: Standing | None) -> list[str]:
+    """Submission time, hours late, raw score, penalty and final score; empty where the gradebook has no submission."""
+    if standing is None or not standing.submitted:
+        return [""] * 5
+    return [standing.timestamp.isoformat(sep=" ") if standing.timestamp else "", f"{standing.seconds_late / 3600:.2f}",
+            points(standing.raw_score), points(standing.late_penalty), points(standing.score)]
 
 
 def format_table(rows: list[list[str]]) -> str:

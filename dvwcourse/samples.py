@@ -1,11 +1,15 @@
 """Sample submissions: the release with chosen answer cells filled in."""
 from __future__ import annotations
 
+import io
 import re
+import zipfile
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import nbformat
 
+from .atomic import write_bytes_atomic
 from .cells import cell_by_grade_id, is_solution
 from .settings import Course, CourseError
 
@@ -35,23 +39,30 @@ def sample_answers(course: Course, name: str) -> dict[str, str]:
     return read_sample_answers(course.root / SAMPLES_DIR / f"{name}.py")
 
 
-def write_submission(course: Course, student: str, nb: nbformat.NotebookNode) -> Path:
-    path = course.submitted_notebook(student)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
-
-
-def write_sample_submissions(course: Course) -> list[str]:
-    """The three samples of the main job, as submitted/<student>/<assignment>/<notebook>.ipynb."""
+def sample_notebooks(course: Course) -> dict[str, nbformat.NotebookNode]:
+    """The three samples of the main job, by student id."""
     release = nbformat.read(course.release_notebook, as_version=4)
     correct = sample_answers(course, "alternative_solutions")
     mistakes = sample_answers(course, "mistakes")
     samples = {
-        "correct_student": correct,  # every answer right, written differently from the master
-        "blank_student": {},  # the release, untouched
-        "make_data_mistake": {**correct, "make_data": mistakes["make_data"]},  # one function wrong
+        "correct-student": correct,  # every answer right, written differently from the master
+        "blank-student": {},  # the release, untouched
+        "make-data-mistake": {**correct, "make_data": mistakes["make_data"]},  # one function wrong
     }
-    for student, answers in samples.items():
-        write_submission(course, student, fill_answers(release, answers, f"samples for {student}"))
-    return list(samples)
+    return {student: fill_answers(release, answers, f"samples for {student}") for student, answers in samples.items()}
+
+
+# When each sample was handed in, relative to the due date: late by a day and two hours, or on time.
+SAMPLE_TIMES = {"correct-student": timedelta(hours=-2), "make-data-mistake": timedelta(hours=26), "blank-student": timedelta(days=-1)}
+
+
+def write_sample_download(course: Course, path: Path) -> Path:
+    """The samples as an LMS download zip (file names as zip_filename_regexp and lms.zip_timestamp_format in
+    course.yml read them), handed in at SAMPLE_TIMES around the due date (or now, without one)."""
+    due = course.due or datetime.now(timezone.utc)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for student, nb in sample_notebooks(course).items():
+            stamp = (due + SAMPLE_TIMES[student]).strftime(course.zip_timestamp_format)
+            bundle.writestr(f"{course.assignment_id}_{student}_attempt_{stamp}_{course.notebook}.ipynb", nbformat.writes(nb))
+    return write_bytes_atomic(path, buffer.getvalue())

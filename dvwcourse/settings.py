@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
-from .course_schema import CourseFile, describe_errors
+from .course_schema import CourseFile, LatePolicySection, describe_errors
 
 
 class CourseError(Exception):
@@ -46,6 +47,12 @@ class Course:
     zip_filename_regexp: str
     gradebook_url: str
     min_free_disk_bytes: int  # below this, grading stops recording
+    due: datetime | None = None  # the assignment's due date, time-zone aware; None: nothing is late
+    late_policy: LatePolicySection = LatePolicySection()
+    zip_timestamp_format: str = "%Y-%m-%d-%H-%M-%S"  # strptime format of an LMS file name's timestamp
+    canvas_assignment_id: str = ""
+    roster_csv: Path | None = None  # students (id, first_name, last_name, email, lms_user_id)
+    extensions_csv: Path | None = None  # per-student due dates (student, due)
 
     @property
     def source_notebook(self) -> Path:
@@ -124,4 +131,10 @@ def load_course(root: Path | None = None) -> Course:
         zip_filename_regexp=settings.zip_filename_regexp,
         gradebook_url=settings.gradebook_url,
         min_free_disk_bytes=settings.min_free_disk_bytes,
+        due=settings.assignment.due,
+        late_policy=settings.late_policy,
+        zip_timestamp_format=settings.lms.zip_timestamp_format,
+        canvas_assignment_id=settings.lms.canvas_assignment_id,
+        roster_csv=root / settings.lms.roster if settings.lms.roster else None,
+        extensions_csv=root / settings.lms.extensions if settings.lms.extensions else None,
     )

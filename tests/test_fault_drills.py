@@ -190,7 +190,7 @@ def test_a_batch_killed_mid_way_then_rerun_grades_every_submission_exactly_once(
         assert row_status(rerun.stdout, student) == ("graded (unchanged)" if student in recorded else "graded")
     assert not processes_naming(str(scratch_root))
 
-    with (course.root / "grades.csv").open() as handle:
+    with (course.root / "grading-results.csv").open() as handle:
         csv_scores = {row["student"]: float(row["score"]) for row in csv.DictReader(handle)}
     with open_gradebook(course) as gradebook:
         book_scores = {s: gradebook.find_submission(course.assignment_id, s).score for s in SCORES}
