@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 
 import nbformat
 
-from .assemble import Answers, answer_ids, assemble, read_answers
+from .assemble import Answers, assemble, read_answers
 from .atomic import write_text_atomic
 from .bundle import MasterBundle, PackedSubmission, make_bundle, require_same_code, unpack_course
 from .cells import grade_id, is_written_answer
@@ -65,7 +65,6 @@ class Grader:
         self.library = library_sources(self.master)
         library_names = set().union(*(module_names(ast.parse(strip_magics(s))) for s in self.library))
         self.tests = master_test_cells(course, self.master, library_names)
-        self.answer_ids = answer_ids(self.template)
         self.fingerprint = self._fingerprint()
         self.state = RerunState(self.state_dir)
         self._master_data: dict[str, int] | None = None
@@ -176,7 +175,7 @@ class Grader:
 
     def _evaluate(self, submission: Submission) -> Evaluation:
         master_checks = self.master_data()
-        answers = read_answers(submission.notebook, self.answer_ids)
+        answers = read_answers(submission.notebook, self.template)
         if answers.unreadable:
             return Evaluation.failed(submission.student, "unreadable", self.max_score, answers.unreadable)
         nb = assemble(self.master, self.template, answers)

@@ -23,6 +23,8 @@ from dvwcourse import cells as nb_cells
 from dvwcourse.cells import is_solution, is_test_cell
 from dvwcourse.samples import fill_answers
 
+import frontends
+
 MIME = "application/vnd.dvwcourse.check+json"
 COURSE_ROOT = "COURSE_ROOT"  # in an attack's code: replaced by the graded course's folder
 NEEDS_SANDBOX = ("bubblewrap is not available here: without the sandbox this attack (a fork bomb, or writing the gradebook) "
@@ -109,6 +111,78 @@ def duplicate_answer_with_wrong_copy(nb):
             twin = copy.deepcopy(cell)
             twin.source = "def get_num_params(n_in, W, D):\n    return 0"
             cells.append(twin)
+    nb.cells = cells
+    return nb
+
+
+# Cells a student inserts: an import and a helper at the very top, a helper between two exercises.
+STUDENT_TOP_CELL = "import itertools\n\ndef count_weights(n_in, W, D):\n    widths = [n_in] + [W] * (D - 1) + [1]\n" \
+                   "    return sum(a * b for a, b in itertools.pairwise(widths))"
+STUDENT_CELLS_GET_NUM_PARAMS = "def get_num_params(n_in, W, D):\n    return count_weights(n_in, W, D)"
+STUDENT_MIDDLE_CELL = "def train_width(width, n_epochs, lr):\n    net = make_MLP(n_in, width, 2)\n" \
+                      "    return net, train_model(net, X_train, y_train, n_epochs, lr, progressbar=False)"
+STUDENT_CELLS_WIDTH_SWEEP = """D_student = 2
+Ws_student = np.array([5, 15, 45, 135])
+lr = 1e-3
+n_epochs = n_steps(20000)
+Es_shallow_train = np.zeros((len(Ws_student), n_epochs))
+Es_shallow_test = np.zeros(len(Ws_student))
+shallow_students = []
+for index, width in enumerate(Ws_student):
+    net, curve = train_width(int(width), n_epochs, lr)
+    Es_shallow_train[index] = curve / y_test.var().item()
+    Es_shallow_test[index] = compute_loss(net, X_test, y_test) / y_test.var().item()
+    shallow_students.append(net)
+"""
+# The text fixes no order for the sweep: widest first, students kept in that order, errors in Ws_student's.
+WIDEST_FIRST = """D_student = 2
+Ws_student = np.array([5, 15, 45, 135])
+lr = 1e-3
+n_epochs = n_steps(20000)
+Es_shallow_train = np.zeros((len(Ws_student), n_epochs))
+Es_shallow_test = np.zeros(len(Ws_student))
+shallow_students = []
+for index in reversed(range(len(Ws_student))):
+    student = make_MLP(n_in, int(Ws_student[index]), D_student)
+    Es_shallow_train[index] = train_model(student, X_train, y_train, n_epochs, lr, progressbar=False) / y_test.var().item()
+    Es_shallow_test[index] = compute_loss(student, X_test, y_test) / y_test.var().item()
+    shallow_students.append(student)
+"""
+
+
+def insert_student_cells(nb):
+    cells = [nbformat.v4.new_code_cell(STUDENT_TOP_CELL), nbformat.v4.new_markdown_cell("My notes: a helper for the sweep below.")]
+    for cell in nb.cells:
+        if nb_cells.grade_id(cell) == "width_sweep":
+            cells.append(nbformat.v4.new_code_cell(STUDENT_MIDDLE_CELL))
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def untag_answers(nb):
+    for cell in nb.cells:
+        if is_solution(cell):
+            cell.metadata = {}
+            cell.pop("id", None)
+    nb.nbformat_minor = 4  # cells without ids
+    for cell in nb.cells:
+        cell.pop("id", None)
+    return nb
+
+
+def split_answer(nb):
+    cells = []
+    for cell in nb.cells:
+        if nb_cells.grade_id(cell) == "width_sweep":
+            lines = cell.source.splitlines(keepends=True)
+            loop = next(n for n, line in enumerate(lines) if line.startswith("for "))
+            first, second = copy.deepcopy(cell), copy.deepcopy(cell)
+            first.source, second.source = "".join(lines[:loop]), "".join(lines[loop:])
+            second.id = "split-half"
+            cells += [first, second]
+        else:
+            cells.append(cell)
     nb.cells = cells
     return nb
 
@@ -353,7 +427,8 @@ CASES: dict[str, Case] = {
     "missing_kernelspec": Case("correct", change=no_kernelspec, what="kernelspec and language info removed"),
     "missing_cells": Case("correct", change=drop_cell("curve_length"), expect_lost={"test_curve_length"},
                           what="an answer cell deleted"),
-    "duplicated_answer": Case("correct", change=duplicate_answer_with_wrong_copy, what="an answer cell duplicated, second copy wrong"),
+    "duplicated_answer": Case("correct", change=duplicate_answer_with_wrong_copy, expect_lost={"test_get_num_params"},
+                              what="an answer cell duplicated, second copy wrong: both copies run, in order, as in the notebook"),
     # Bad bytes.
     "malformed_json": Case("correct", raw=truncate, expect_lost=ALL, expect_status="unreadable", what="file cut in half"),
     "non_utf8": Case("correct", raw=latin1_comment, what="a Latin-1 byte in an answer"),
@@ -391,6 +466,13 @@ CASES: dict[str, Case] = {
                       what="forks until processes run out", destructive=True),
     "huge_output": Case("correct", {"curve_length": "for i in range(10**7):\n    print(i)"}, expect_lost={"test_curve_length"},
                         what="prints 10^7 lines"),
+    # How students really edit notebooks: correct work must keep every point (see tests/test_student_edits.py).
+    "student_cells": Case("correct", {"get_num_params": STUDENT_CELLS_GET_NUM_PARAMS, "width_sweep": STUDENT_CELLS_WIDTH_SWEEP},
+                          change=insert_student_cells, what="helpers and imports in cells the student inserted, used by answers"),
+    "untagged_answers": Case("correct", change=untag_answers, what="every answer cell re-created: no nbgrader metadata, no cell id"),
+    "colab": Case("correct", change=lambda nb: frontends.colab(nb), what="saved by Colab: nbformat 4.0, no cell ids, Colab's own metadata"),
+    "split_answer": Case("correct", change=split_answer, what="an answer cell split in two (both halves keep its tag)"),
+    "widest_first": Case("correct", {"width_sweep": WIDEST_FIRST}, what="the widths swept widest-first, students kept in that order"),
 }
 
 
