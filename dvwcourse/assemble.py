@@ -75,7 +75,7 @@ def read_answers(path: Path, release: nbformat.NotebookNode) -> Answers:
             answers.cells[gid] = cells[(worked or copies)[0]].source
         extra |= set(worked[1:])
         remarks = answers.remarks.setdefault(gid, [])
-        if gid in found.recovered:
+        if gid in found.recovered and worked:
             remarks.append(f"your answer was found in a cell without its grading tag (cell {found.recovered[gid] + 1} of your notebook)")
         if len(copies) > 1:
             remarks.append(f"this answer cell appears {len(copies)} times in your notebook (cells {_numbers(copies)}): every copy with"
@@ -90,9 +90,9 @@ def read_answers(path: Path, release: nbformat.NotebookNode) -> Answers:
     if missing:
         answers.notes.append(f"answer cells missing from the submission (graded as unanswered): {', '.join(missing)}")
     answers.own = place(cells, found.mapped, found.refused, extra)
-    added = sum(1 for c in answers.own if c.cell_type == "code")
+    added = sum(1 for c in cells if c.cell_type == "code" and c.source.strip() and c.index not in found.mapped and c.index not in found.refused)
     if added:
-        answers.notes.append(f"{added} code cells of your own ran in their place among the course's cells")
+        answers.notes.append(f"code cells you added ({added}) ran in their place among the course's cells")
     if found.refused:
         answers.notes.append(f"cells {_numbers(found.refused)} are marked as course cells the assignment does not have: they were not run")
     return answers
