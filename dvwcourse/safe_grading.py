@@ -27,7 +27,7 @@ from .assemble import Answers, assemble, read_answers
 from .atomic import write_text_atomic
 from .bundle import MasterBundle, PackedSubmission, make_bundle, require_same_code, unpack_course
 from .cells import grade_id, is_written_answer
-from .checkspec import library_sources, master_test_cells, module_names
+from .checkspec import exercises, library_sources, master_test_cells, module_names
 from .code_version import grading_code_version
 from .diskspace import LowDiskSpace, ensure_free_space
 from .kernel.execution import RunResult, Testing, run_notebook
@@ -65,6 +65,7 @@ class Grader:
         self.library = library_sources(self.master)
         library_names = set().union(*(module_names(ast.parse(strip_magics(s))) for s in self.library))
         self.tests = master_test_cells(course, self.master, library_names)
+        self.exercises = exercises(self.master)
         self.fingerprint = self._fingerprint()
         self.state = RerunState(self.state_dir)
         self._master_data: dict[str, int] | None = None
@@ -183,6 +184,9 @@ class Grader:
         cells = [result.verdicts[grade_id] for grade_id in self.tests]
         for cell in cells:
             cell.unreached = max(0, master_checks.get(cell.grade_id, 0) - len(cell.checks))
+            exercise = self.exercises[cell.grade_id]
+            cell.title = f"{exercise.title} ({', '.join(exercise.answers)})" if exercise.answers else exercise.title
+            cell.remarks = [remark for answer in exercise.answers for remark in answers.remarks.get(answer, [])]
         report = GradeReport(
             submission.student,
             "incomplete" if result.kernel_died or result.unrun else "graded",
