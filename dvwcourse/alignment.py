@@ -2,11 +2,12 @@
 
 A submitted cell is the release's cell X when its nbgrader grade_id is X, else when its cell id is
 X (an editor that drops metadata keeps ids), else when its text equals X's and X is a locked or test
-cell (a course cell that lost both). A code answer that lost its tag is then looked for between the
-release cells found around it (`align`): among the untagged code cells there, the one whose lines
-contain the stub's signature line (`def get_num_params(`, `torch.manual_seed(-1)`, ...), or for a
-written answer, the one text cell there. One match is that answer; several are named, never guessed. Every other cell is the student's own: where it goes in
-the graded notebook is decided by `place` in assemble.
+cell (a course cell that lost both). An answer that lost its tag is then looked for between the
+release cells found around it (`align`, a sequence alignment of the two lists of cells): among the
+untagged cells there, the code cell whose lines contain the stub's signature line (`def
+get_num_params(`, `torch.manual_seed(-1)`, ...), or for a written answer, the one text cell. One match
+is that answer, and narrows the search for its neighbours; several are named, never guessed. Every
+other cell is the student's own: where it goes in the graded notebook is decided in assemble.
 """
 from __future__ import annotations
 

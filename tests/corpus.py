@@ -121,69 +121,44 @@ STUDENT_TOP_CELL = "import itertools\n\ndef count_weights(n_in, W, D):\n    widt
 STUDENT_CELLS_GET_NUM_PARAMS = "def get_num_params(n_in, W, D):\n    return count_weights(n_in, W, D)"
 STUDENT_MIDDLE_CELL = "def train_width(width, n_epochs, lr):\n    net = make_MLP(n_in, width, 2)\n" \
                       "    return net, train_model(net, X_train, y_train, n_epochs, lr, progressbar=False)"
-STUDENT_CELLS_WIDTH_SWEEP = """D_student = 2
-Ws_student = np.array([5, 15, 45, 135])
-lr = 1e-3
-n_epochs = n_steps(20000)
-Es_shallow_train = np.zeros((len(Ws_student), n_epochs))
-Es_shallow_test = np.zeros(len(Ws_student))
-shallow_students = []
-for index, width in enumerate(Ws_student):
-    net, curve = train_width(int(width), n_epochs, lr)
-    Es_shallow_train[index] = curve / y_test.var().item()
-    Es_shallow_test[index] = compute_loss(net, X_test, y_test) / y_test.var().item()
-    shallow_students.append(net)
-"""
-# The text fixes no order for the sweep: widest first, students kept in that order, errors in Ws_student's.
-WIDEST_FIRST = """D_student = 2
-Ws_student = np.array([5, 15, 45, 135])
-lr = 1e-3
-n_epochs = n_steps(20000)
-Es_shallow_train = np.zeros((len(Ws_student), n_epochs))
-Es_shallow_test = np.zeros(len(Ws_student))
-shallow_students = []
-for index in reversed(range(len(Ws_student))):
-    student = make_MLP(n_in, int(Ws_student[index]), D_student)
-    Es_shallow_train[index] = train_model(student, X_train, y_train, n_epochs, lr, progressbar=False) / y_test.var().item()
-    Es_shallow_test[index] = compute_loss(student, X_test, y_test) / y_test.var().item()
-    shallow_students.append(student)
-"""
+SWEEP_LOOP = "for index in range(len(Ws_student)):"  # in the sample's correct width_sweep
+SWEEP_STEPS = ("    student = make_MLP(n_in, int(Ws_student[index]), D_student)\n"
+               "    curve = train_model(student, X_train, y_train, n_epochs, lr, progressbar=False)\n")
 
 
-def insert_student_cells(nb):
-    cells = [nbformat.v4.new_code_cell(STUDENT_TOP_CELL), nbformat.v4.new_markdown_cell("My notes: a helper for the sweep below.")]
-    for cell in nb.cells:
-        if nb_cells.grade_id(cell) == "width_sweep":
-            cells.append(nbformat.v4.new_code_cell(STUDENT_MIDDLE_CELL))
-        cells.append(cell)
-    nb.cells = cells
+def edit_answer(nb, grade_id: str, old: str, new: str):
+    """`nb` with one answer cell's text changed (the text must be there)."""
+    cell = nb_cells.cell_by_grade_id(nb, grade_id)
+    assert old in cell.source, f"{grade_id}: {old!r} is not in the sample answer"
+    cell.source = cell.source.replace(old, new)
     return nb
 
 
+def insert_student_cells(nb):
+    """An import and a helper above everything, a helper just above the width sweep, which uses it."""
+    sweep = [nb_cells.grade_id(c) for c in nb.cells].index("width_sweep")
+    nb.cells[sweep:sweep] = [nbformat.v4.new_code_cell(STUDENT_MIDDLE_CELL)]
+    nb.cells[:0] = [nbformat.v4.new_code_cell(STUDENT_TOP_CELL), nbformat.v4.new_markdown_cell("My notes: helpers I use below.")]
+    return edit_answer(nb, "width_sweep", SWEEP_STEPS, "    student, curve = train_width(int(Ws_student[index]), n_epochs, lr)\n")
+
+
 def untag_answers(nb):
-    for cell in nb.cells:
-        if is_solution(cell):
-            cell.metadata = {}
-            cell.pop("id", None)
-    nb.nbformat_minor = 4  # cells without ids
+    """Every answer cell without nbgrader metadata, and no cell ids (nbformat 4.4)."""
+    nb.nbformat_minor = 4
     for cell in nb.cells:
         cell.pop("id", None)
+        if is_solution(cell):
+            cell.metadata = {}
     return nb
 
 
 def split_answer(nb):
-    cells = []
-    for cell in nb.cells:
-        if nb_cells.grade_id(cell) == "width_sweep":
-            lines = cell.source.splitlines(keepends=True)
-            loop = next(n for n, line in enumerate(lines) if line.startswith("for "))
-            first, second = copy.deepcopy(cell), copy.deepcopy(cell)
-            first.source, second.source = "".join(lines[:loop]), "".join(lines[loop:])
-            second.id = "split-half"
-            cells += [first, second]
-        else:
-            cells.append(cell)
-    nb.cells = cells
+    """The width sweep split before its loop (JupyterLab's split gives both halves the cell's metadata)."""
+    at = [nb_cells.grade_id(c) for c in nb.cells].index("width_sweep")
+    first, second = nb.cells[at], copy.deepcopy(nb.cells[at])
+    loop = first.source.index(SWEEP_LOOP)
+    first.source, second.source, second.id = first.source[:loop], first.source[loop:], "split-half"
+    nb.cells.insert(at + 1, second)
     return nb
 
 
@@ -467,12 +442,12 @@ CASES: dict[str, Case] = {
     "huge_output": Case("correct", {"curve_length": "for i in range(10**7):\n    print(i)"}, expect_lost={"test_curve_length"},
                         what="prints 10^7 lines"),
     # How students really edit notebooks: correct work must keep every point (see tests/test_student_edits.py).
-    "student_cells": Case("correct", {"get_num_params": STUDENT_CELLS_GET_NUM_PARAMS, "width_sweep": STUDENT_CELLS_WIDTH_SWEEP},
-                          change=insert_student_cells, what="helpers and imports in cells the student inserted, used by answers"),
+    "student_cells": Case("correct", {"get_num_params": STUDENT_CELLS_GET_NUM_PARAMS}, change=insert_student_cells, what="helpers and imports in cells the student inserted, used by answers"),
     "untagged_answers": Case("correct", change=untag_answers, what="every answer cell re-created: no nbgrader metadata, no cell id"),
     "colab": Case("correct", change=lambda nb: frontends.colab(nb), what="saved by Colab: nbformat 4.0, no cell ids, Colab's own metadata"),
     "split_answer": Case("correct", change=split_answer, what="an answer cell split in two (both halves keep its tag)"),
-    "widest_first": Case("correct", {"width_sweep": WIDEST_FIRST}, what="the widths swept widest-first, students kept in that order"),
+    "widest_first": Case("correct", change=lambda nb: edit_answer(nb, "width_sweep", SWEEP_LOOP, "for index in reversed(range(len(Ws_student))):"),
+                         what="the widths swept widest-first (the text fixes no order), students kept in that order"),
 }
 
 
