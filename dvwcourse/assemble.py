@@ -54,6 +54,7 @@ class Answers:
     unreadable: str = ""  # why nothing could be read, if so
     own: list[StudentCell] = field(default_factory=list)
     remarks: dict[str, list[str]] = field(default_factory=dict)  # answer grade_id -> how it was found, when unusual
+    flags: list[str] = field(default_factory=list)  # for a person to look at: answers that could be in several cells
 
 
 def read_answers(path: Path, release: nbformat.NotebookNode) -> Answers:
@@ -81,6 +82,7 @@ def read_answers(path: Path, release: nbformat.NotebookNode) -> Answers:
             remarks.append(f"this answer cell appears {len(copies)} times in your notebook (cells {_numbers(copies)}): every copy with"
                            " your work in it ran, in your notebook's order" + (", copies left as the stub were skipped" if len(worked) < len(copies) else ""))
         if gid in found.ambiguous:
+            answers.flags.append(f"{gid}: no cell carries its tag and cells {_numbers(found.ambiguous[gid])} could each be it (not guessed)")
             remarks.append(f"no cell carries this answer's grading tag, and cells {_numbers(found.ambiguous[gid])} all look like it: it was"
                            " graded as unanswered; ask your teaching assistants to look")
     for gid in [g for g, r in answers.remarks.items() if not r]:

@@ -191,7 +191,7 @@ class Grader:
             submission.student,
             "incomplete" if result.kernel_died or result.unrun else "graded",
             sum(c.points for c in cells), self.max_score, cells,
-            notes=[*answers.notes, *result.notes], flags=[f"{c.grade_id}: {flag}" for c in cells for flag in c.flags],
+            notes=[*answers.notes, *result.notes], flags=[*answers.flags, *(f"{c.grade_id}: {flag}" for c in cells for flag in c.flags)],
         )
         return Evaluation(report, "", nb, self._written_answers(answers), result.timings)
 
