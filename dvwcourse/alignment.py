@@ -6,7 +6,8 @@ cell (a course cell that lost both). An answer that lost its tag is then looked 
 release cells found around it (`align`, a sequence alignment of the two lists of cells): among the
 untagged cells there, the code cell whose lines contain the stub's signature line (`def
 get_num_params(`, `torch.manual_seed(-1)`, ...), or for a written answer, the one text cell. One match
-is that answer, and narrows the search for its neighbours; several are named, never guessed. Every
+is that answer, and narrows the search for its neighbours; a code answer found nowhere near its place
+is looked for in the whole notebook. Several candidates are named, never guessed. Every
 other cell is the student's own: where it goes in the graded notebook is decided in assemble.
 """
 from __future__ import annotations
@@ -95,20 +96,29 @@ def align(release: nbformat.NotebookNode, cells: list[SubmittedCell]) -> Alignme
     missing = [gid for gid in order if gid in stubs and not result.copies(gid)
                and (stubs[gid].cell_type == "markdown" or signature(stubs[gid].source))]
     candidates: dict[str, list[int]] = {}
+
+    def unclaimed(cell: SubmittedCell, gid: str) -> bool:
+        return cell.index not in result.mapped and cell.index not in result.refused and looks_like(cell, stubs[gid])
+
     found = True
     while found:  # each answer found narrows the search for its neighbours
         found = False
         for gid in [g for g in missing if g not in result.recovered]:
             low = max((s for s, r in anchors if r < position[gid]), default=-1)
             high = min((s for s, r in anchors if r > position[gid]), default=len(cells))
-            candidates[gid] = [c.index for c in cells[low + 1:high] if c.index not in result.mapped and c.index not in result.refused
-                               and looks_like(c, stubs[gid])]
+            candidates[gid] = [c.index for c in cells[low + 1:high] if unclaimed(c, gid)]
             if len(candidates[gid]) == 1:
-                index = candidates[gid][0]
-                result.mapped[index] = gid
-                result.recovered[gid] = index
-                anchors = sorted(anchors + [(index, position[gid])])
+                result.mapped[candidates[gid][0]] = gid
+                result.recovered[gid] = candidates[gid][0]
+                anchors = sorted(anchors + [(candidates[gid][0], position[gid])])
                 found = True
+        if not found:  # a code answer moved away from its place (below its check, say): one match anywhere is it
+            for gid in [g for g in missing if g not in result.recovered and not candidates[g] and stubs[g].cell_type == "code"]:
+                candidates[gid] = [c.index for c in cells if unclaimed(c, gid)]
+                if len(candidates[gid]) == 1:
+                    result.mapped[candidates[gid][0]] = gid
+                    result.recovered[gid] = candidates[gid][0]
+                    found = True
     result.ambiguous = {gid: candidates[gid] for gid in missing if gid not in result.recovered and len(candidates.get(gid, [])) > 1}
     return result
 

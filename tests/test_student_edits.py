@@ -167,3 +167,11 @@ def test_a_split_answer_cell_runs_both_halves_and_a_copy_left_as_the_stub_is_ski
     assert [nb.cells[at].source, nb.cells[at + 1].source] == [first.source, second.source]
     assert grade_id(nb.cells[at + 2]) == "test_width_fit"
     assert any("appears 3 times" in r and "left as the stub were skipped" in r for r in answers.remarks["width_fit"])
+
+
+def test_each_answer_re_created_away_from_its_place_is_found_anywhere_in_the_notebook(tmp_path, correct, master, release, reference):
+    """Deleted and re-created at the end of the notebook, without tags: still the one cell that can be it."""
+    for gid in [g for g in answer_ids(release) if next(c for c in release.cells if grade_id(c) == g).cell_type == "code"]:
+        moved = untagged(next(c for c in correct.cells if grade_id(c) == gid))
+        answers, nb = graded(tmp_path, {**correct, "cells": [c for c in correct.cells if grade_id(c) != gid] + [moved]}, master, release)
+        assert sources(nb) == sources(reference) and answers.own == [], gid
