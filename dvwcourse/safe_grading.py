@@ -186,7 +186,8 @@ class Grader:
             cell.unreached = max(0, master_checks.get(cell.grade_id, 0) - len(cell.checks))
             exercise = self.exercises[cell.grade_id]
             cell.title = f"{exercise.title} ({', '.join(exercise.answers)})" if exercise.answers else exercise.title
-            cell.remarks = [remark for answer in exercise.answers for remark in answers.remarks.get(answer, [])]
+            cell.remarks = [f"{answer}: {remark}" if len(exercise.answers) > 1 else remark
+                            for answer in exercise.answers for remark in answers.remarks.get(answer, [])]
         report = GradeReport(
             submission.student,
             "incomplete" if result.kernel_died or result.unrun else "graded",
