@@ -65,16 +65,19 @@ def _code_of(line: str) -> str:
     return "".join(line.split("#", 1)[0].split())
 
 
-def has_signature(source: str, key: str) -> bool:
-    return any(_code_of(line).startswith(key) if key.startswith("def") else _code_of(line) == key for line in source.splitlines())
+def code_lines(source: str) -> set[str]:
+    """The cell's distinct lines of code, without comments and spaces."""
+    return {_code_of(line) for line in source.splitlines()}
 
 
-def looks_like(cell: SubmittedCell, stub: nbformat.NotebookNode) -> bool:
-    """Whether an untagged cell could be the answer `stub` stands for: a code answer's cell keeps the stub's
-    signature line; a written answer is any text where the release has it."""
+def looks_like(cell: SubmittedCell, stub: nbformat.NotebookNode, key: str | None, lines: set[str]) -> bool:
+    """Whether an untagged cell (its `lines` of code) could be the answer `stub` stands for: a code answer's
+    cell keeps the stub's signature line `key`; a written answer is any text where the release has it."""
     if cell.cell_type != stub.cell_type or not cell.source.strip():
         return False
-    return stub.cell_type == "markdown" or has_signature(cell.source, signature(stub.source))
+    if stub.cell_type == "markdown":
+        return True
+    return key is not None and (any(line.startswith(key) for line in lines) if key.startswith("def") else key in lines)
 
 
 def align(release: nbformat.NotebookNode, cells: list[SubmittedCell]) -> Alignment:
@@ -96,9 +99,12 @@ def align(release: nbformat.NotebookNode, cells: list[SubmittedCell]) -> Alignme
     missing = [gid for gid in order if gid in stubs and not result.copies(gid)
                and (stubs[gid].cell_type == "markdown" or signature(stubs[gid].source))]
     candidates: dict[str, list[int]] = {}
+    lines = {c.index: code_lines(c.source) for c in cells if c.cell_type == "code" and c.index not in result.mapped}
+    keys = {gid: signature(stubs[gid].source) for gid in missing}
+    lookalikes = {gid: [c.index for c in cells if looks_like(c, stubs[gid], keys[gid], lines.get(c.index, set()))] for gid in missing}
 
-    def unclaimed(cell: SubmittedCell, gid: str) -> bool:
-        return cell.index not in result.mapped and cell.index not in result.refused and looks_like(cell, stubs[gid])
+    def unclaimed(gid: str, low: int = -1, high: int = len(cells)) -> list[int]:
+        return [n for n in lookalikes[gid] if low < n < high and n not in result.mapped and n not in result.refused]
 
     found = True
     while found:  # each answer found narrows the search for its neighbours
@@ -106,7 +112,7 @@ def align(release: nbformat.NotebookNode, cells: list[SubmittedCell]) -> Alignme
         for gid in [g for g in missing if g not in result.recovered]:
             low = max((s for s, r in anchors if r < position[gid]), default=-1)
             high = min((s for s, r in anchors if r > position[gid]), default=len(cells))
-            candidates[gid] = [c.index for c in cells[low + 1:high] if unclaimed(c, gid)]
+            candidates[gid] = unclaimed(gid, low, high)
             if len(candidates[gid]) == 1:
                 result.mapped[candidates[gid][0]] = gid
                 result.recovered[gid] = candidates[gid][0]
@@ -114,7 +120,7 @@ def align(release: nbformat.NotebookNode, cells: list[SubmittedCell]) -> Alignme
                 found = True
         if not found:  # a code answer moved away from its place (below its check, say): one match anywhere is it
             for gid in [g for g in missing if g not in result.recovered and not candidates[g] and stubs[g].cell_type == "code"]:
-                candidates[gid] = [c.index for c in cells if unclaimed(c, gid)]
+                candidates[gid] = unclaimed(gid)
                 if len(candidates[gid]) == 1:
                     result.mapped[candidates[gid][0]] = gid
                     result.recovered[gid] = candidates[gid][0]

@@ -139,8 +139,10 @@ def _text(source: object) -> str:
     return "".join(str(s) for s in source) if isinstance(source, list) else str(source)
 
 
-def _numbers(indexes: list[int]) -> str:
-    return ", ".join(str(n + 1) for n in indexes)
+def _numbers(indexes: list[int], shown: int = 10) -> str:
+    """Cell numbers as a student counts them (from 1), the first few only."""
+    more = f" and {len(indexes) - shown} more" if len(indexes) > shown else ""
+    return ", ".join(str(n + 1) for n in indexes[:shown]) + more
 
 
 def _cell_id(cell: dict) -> str | None:
@@ -172,6 +174,9 @@ def assemble(master: nbformat.NotebookNode, release: nbformat.NotebookNode, answ
 
 
 def _student_cell(cell: StudentCell, n: int) -> nbformat.NotebookNode:
-    """A new cell with the student's text only: none of the file's metadata, an id no course cell has."""
-    make = {"code": nbformat.v4.new_code_cell, "markdown": nbformat.v4.new_markdown_cell, "raw": nbformat.v4.new_raw_cell}[cell.cell_type]
-    return make(cell.source, id=f"student-cell-{n}", metadata={STUDENT_CELL: {"student_cell": True}})
+    """A new cell with the student's text only: none of the file's metadata, an id no course cell has.
+    (Built as plain data: nbformat's new_*_cell validates each cell, slow for a notebook of thousands.)"""
+    node = {"cell_type": cell.cell_type, "id": f"student-cell-{n}", "metadata": {STUDENT_CELL: {"student_cell": True}}, "source": cell.source}
+    if cell.cell_type == "code":
+        node.update(outputs=[], execution_count=None)
+    return nbformat.from_dict(node)
