@@ -6,9 +6,10 @@ Settings   settings (the Course the tools use) <- course_schema (course.yml's de
            nbgrader_settings, nbgrader_api (nbgrader's configuration, API and gradebook, written with retries).
 Release    release (points from course.yml, then nbgrader's generate_assignment); cells (nbgrader's
            cell vocabulary: grade_id, answer and test cells); samples (sample submissions);
-           validation (a student's "does my notebook pass?").
+           validation (the grader's own verdict on one notebook, recorded nowhere).
 Submissions inputs (submitted/, a folder, an LMS zip); rerun_state (what is final, what a rerun regrades).
-Assemble   assemble (the student's answer cells put into the master's notebook).
+Assemble   alignment (which submitted cell is which release cell: tags, ids, text, signatures); assemble (the
+           student's answer cells and own cells put into the master's notebook).
 Run        kernel/ (the sandboxed-kernel stage, a subpackage): kernel.execution (one notebook in a kernel,
            with nbclient) in the sandbox: kernel.sandbox (the kernel's command line), kernel.confine
            (limits-only fallback), kernel.scratch (bounded tmpfs folders), kernel.uid_lease (one uid per

@@ -12,7 +12,7 @@ from nbformat import NotebookNode
 from nbgrader.utils import is_grade, is_locked, is_solution
 
 __all__ = ["is_grade", "is_locked", "is_solution", "grade_id", "raw_grade_id", "is_test_cell", "is_written_answer",
-           "graded_cells", "cell_by_grade_id", "points", "set_points", "drop_empty_metadata"]
+           "graded_cells", "cell_by_grade_id", "points", "set_points", "drop_empty_metadata", "raw_claims_course_cell"]
 
 
 def _metadata(cell: NotebookNode) -> dict[str, Any]:
@@ -33,6 +33,15 @@ def raw_grade_id(cell: object) -> str | None:
     if isinstance(nbgrader, dict) and isinstance(nbgrader.get("grade_id"), str):
         return nbgrader["grade_id"]
     return None
+
+
+def raw_claims_course_cell(cell: object) -> bool:
+    """Whether a cell from an untrusted file says it is a locked or test cell (not an answer): never raises."""
+    metadata = cell.get("metadata") if isinstance(cell, dict) else None
+    nbgrader = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    if not isinstance(nbgrader, dict):
+        return False
+    return bool(nbgrader.get("locked") or nbgrader.get("grade")) and not nbgrader.get("solution")
 
 
 def is_test_cell(cell: NotebookNode) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import re
 from dataclasses import dataclass, field
 
 import nbformat
@@ -144,6 +145,30 @@ def _check_contract(where: str, cell: TestCell, tree: ast.AST, known: set[str]) 
     clashing = sorted(cell.required & (cell.assigned | known))
     if clashing:
         raise CourseError(f"{where}: requires {', '.join(clashing)}, which the library or the tests define themselves")
+
+
+EXERCISE_HEADING = re.compile(r"^#+\s*(Exercise \d+.*?)\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Exercise:
+    title: str  # "Exercise 3: Make a data set"
+    answers: tuple[str, ...]  # grade_ids of the answer cells the test cell checks (those since the previous test cell)
+
+
+def exercises(nb: nbformat.NotebookNode) -> dict[str, Exercise]:
+    """For each test cell, by grade_id: the exercise heading above it and the answer cells it checks."""
+    found: dict[str, Exercise] = {}
+    title, answers = "", []
+    for cell in nb.cells:
+        heading = EXERCISE_HEADING.findall(cell.source) if cell.cell_type == "markdown" else []
+        title = heading[-1] if heading else title
+        if is_solution(cell) and cell.cell_type == "code":
+            answers.append(grade_id(cell))
+        elif is_test_cell(cell):
+            found[grade_id(cell)] = Exercise(title or grade_id(cell), tuple(answers))
+            answers = []
+    return found
 
 
 def master_test_cells(course: Course, nb: nbformat.NotebookNode, library_names: set[str]) -> dict[str, TestCell]:

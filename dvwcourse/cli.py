@@ -38,9 +38,13 @@ def cmd_release(course: Course, args: argparse.Namespace) -> int:
 
 def cmd_validate(course: Course, args: argparse.Namespace) -> int:
     failures = 0
+    grader = Grader(course)
     for path in args.notebooks:
-        result = validate_notebook(course, Path(path))
-        print(f"{path}: {'OK' if result.ok else 'FAILED'}")
+        result = validate_notebook(course, Path(path), grader)
+        score = f" ({result.report.score:g} / {result.report.max_score:g})" if result.report else ""
+        print(f"{path}: {'OK' if result.ok else 'FAILED'}{score}")
+        for note in result.notes:
+            print("  note: " + note)
         for problem in result.problems:
             print("  " + problem.replace("\n", "\n    "))
         failures += not result.ok
@@ -182,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--course", type=Path, default=None, help="course folder (default: the one holding course.yml above the working folder)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("release", help="build release/ from source/ with nbgrader").set_defaults(run=cmd_release)
-    validate = commands.add_parser("validate", help="run notebooks and fail (exit 1) if any test cell fails")
+    validate = commands.add_parser("validate", help="grade notebooks as grading would, writing nothing; exit 1 if any point is lost")
     validate.add_argument("notebooks", nargs="+")
     validate.set_defaults(run=cmd_validate)
     grade = commands.add_parser("grade", help="grade submissions safely; write feedback and grades.csv")

@@ -45,6 +45,13 @@ class CellVerdict:
     flags: list[str] = field(default_factory=list)  # for a person to look at
     unreached: int = 0  # checks the master makes here that did not run
     details: str = ""  # what the kernel said about the error: for TAs only, it may quote anything
+    title: str = ""  # the exercise it checks, as the notebook names it
+    remarks: list[str] = field(default_factory=list)  # how its answer was found, when not by its tag
+
+    @property
+    def checks_to_revisit_first(self) -> list[CheckVerdict]:
+        """Failed checks before passed ones (each group in the cell's order)."""
+        return sorted(self.checks, key=lambda check: check.passed)
 
 
 @dataclass

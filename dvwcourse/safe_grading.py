@@ -24,11 +24,11 @@ from typing import Any, Callable, Iterator
 
 import nbformat
 
-from .assemble import Answers, answer_ids, assemble, read_answers
+from .assemble import Answers, assemble, read_answers
 from .atomic import read_saved_json, write_text_atomic
 from .bundle import MasterBundle, PackedSubmission, make_bundle, require_same_code, unpack_course
 from .cells import grade_id, is_written_answer
-from .checkspec import library_sources, master_test_cells, module_names
+from .checkspec import exercises, library_sources, master_test_cells, module_names
 from .code_version import grading_code_version
 from .batch_stop import BatchStop
 from .diskspace import ensure_free_space
@@ -73,7 +73,7 @@ class Grader:
         self.library = library_sources(self.master)
         library_names = set().union(*(module_names(ast.parse(strip_magics(s))) for s in self.library))
         self.tests = master_test_cells(course, self.master, library_names)
-        self.answer_ids = answer_ids(self.template)
+        self.exercises = exercises(self.master)
         self.fingerprint = self._fingerprint()
         self.state_notes: list[str] = []  # saved state and caches found damaged and treated as absent (for the summary)
         self.state = RerunState(self.state_dir, self.state_notes)
@@ -217,7 +217,7 @@ class Grader:
 
     def _evaluate(self, submission: Submission) -> Evaluation:
         master = self.master_data()
-        answers = read_answers(submission.notebook, self.answer_ids)
+        answers = read_answers(submission.notebook, self.template)
         if answers.unreadable:
             return Evaluation.failed(submission.student, "unreadable", self.max_score, answers.unreadable)
         nb = assemble(self.master, self.template, answers)
@@ -225,11 +225,15 @@ class Grader:
         cells = [result.verdicts[grade_id] for grade_id in self.tests]
         for cell in cells:
             cell.unreached = max(0, master["checks"].get(cell.grade_id, 0) - len(cell.checks))
+            exercise = self.exercises[cell.grade_id]
+            cell.title = f"{exercise.title} ({', '.join(exercise.answers)})" if exercise.answers else exercise.title
+            cell.remarks = [f"{answer}: {remark}" if len(exercise.answers) > 1 else remark
+                            for answer in exercise.answers for remark in answers.remarks.get(answer, [])]
         report = GradeReport(
             submission.student,
             "incomplete" if result.kernel_died or result.unrun else "graded",
             sum(c.points for c in cells), self.max_score, cells,
-            notes=[*answers.notes, *result.notes], flags=[f"{c.grade_id}: {flag}" for c in cells for flag in c.flags],
+            notes=[*answers.notes, *result.notes], flags=[*answers.flags, *(f"{c.grade_id}: {flag}" for c in cells for flag in c.flags)],
         )
         return Evaluation(report, "", nb, self._written_answers(answers), result.timings)
 

@@ -1,41 +1,43 @@
-"""Validate a notebook the way nbgrader does, with an honest verdict (nbgrader's CLI exits 0)."""
+"""Validate a notebook with the grader's own verdict: the same reading, assembling, sandbox and checks
+as grading (safe_grading.Grader.evaluate), writing nothing, with an honest exit status (nbgrader's CLI
+exits 0 whatever happens)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nbgrader.validator import Validator
-
-from .nbgrader_api import course_config, ensure_tools_on_path
+from .inputs import Submission
+from .records import GradeReport
+from .safe_grading import Grader
 from .settings import Course
 
 
 @dataclass
 class ValidationResult:
     path: Path
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # every exercise that would lose points, and why
+    notes: list[str] = field(default_factory=list)  # how the answers were found, what was odd about the file
+    report: GradeReport | None = None
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def validate_notebook(course: Course, path: Path) -> ValidationResult:
-    """Execute `path` and report every test cell that fails, every changed or retyped cell."""
-    ensure_tools_on_path()
+def validate_notebook(course: Course, path: Path, grader: Grader | None = None) -> ValidationResult:
+    """Grade `path` as grading would, without recording it; every lost point is a problem."""
     result = ValidationResult(path)
     if not path.is_file():
         result.problems.append(f"{path}: no such notebook")
         return result
-    try:
-        found = Validator(config=course_config(course)).validate(str(path))
-    except Exception as error:  # unreadable JSON, a kernel that will not start, ...
-        result.problems.append(f"{path}: could not validate ({type(error).__name__}: {error})")
-        return result
-    for cell in found.get("type_changed", []):
-        result.problems.append(f"cell changed type from {cell['old_type']} to {cell['new_type']}:\n{cell['source']}")
-    for cell in found.get("changed", []):
-        result.problems.append(f"a cell that must not change was edited:\n{cell['source']}")
-    for cell in found.get("failed", []):
-        result.problems.append(f"test failed:\n{cell['source']}\n{cell['raw_error']}")
+    report = (grader or Grader(course)).evaluate(Submission(path.stem, path)).report
+    result.report, result.notes = report, list(report.notes)
+    if report.status != "graded":
+        result.problems.append(f"{path}: {report.status}" + (f": {report.notes[0]}" if report.notes else ""))
+    for cell in report.cells:
+        if cell.points < cell.max_points:
+            lines = [f"{cell.title or cell.grade_id}: {cell.points:g} / {cell.max_points:g}"]
+            lines += [f"stopped early: {cell.error}"] if cell.error else []
+            lines += [f"{'hidden check' if c.hidden else c.name}: {c.message}" for c in cell.checks_to_revisit_first if not c.passed]
+            result.problems.append("\n".join(lines))
     return result

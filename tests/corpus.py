@@ -23,6 +23,8 @@ from dvwcourse import cells as nb_cells
 from dvwcourse.cells import is_solution, is_test_cell
 from dvwcourse.samples import fill_answers
 
+import frontends
+
 MIME = "application/vnd.dvwcourse.check+json"
 COURSE_ROOT = "COURSE_ROOT"  # in an attack's code: replaced by the graded course's folder
 NEEDS_SANDBOX = ("bubblewrap is not available here: without the sandbox this attack (a fork bomb, or writing the gradebook) "
@@ -110,6 +112,53 @@ def duplicate_answer_with_wrong_copy(nb):
             twin.source = "def get_num_params(n_in, W, D):\n    return 0"
             cells.append(twin)
     nb.cells = cells
+    return nb
+
+
+# Cells a student inserts: an import and a helper at the very top, a helper between two exercises.
+STUDENT_TOP_CELL = "import itertools\n\ndef count_weights(n_in, W, D):\n    widths = [n_in] + [W] * (D - 1) + [1]\n" \
+                   "    return sum(a * b for a, b in itertools.pairwise(widths))"
+STUDENT_CELLS_GET_NUM_PARAMS = "def get_num_params(n_in, W, D):\n    return count_weights(n_in, W, D)"
+STUDENT_MIDDLE_CELL = "def train_width(width, n_epochs, lr):\n    net = make_MLP(n_in, width, 2)\n" \
+                      "    return net, train_model(net, X_train, y_train, n_epochs, lr, progressbar=False)"
+SWEEP_LOOP = "for index in range(len(Ws_student)):"  # in the sample's correct width_sweep
+SWEEP_STEPS = ("    student = make_MLP(n_in, int(Ws_student[index]), D_student)\n"
+               "    curve = train_model(student, X_train, y_train, n_epochs, lr, progressbar=False)\n")
+
+
+def edit_answer(nb, grade_id: str, old: str, new: str):
+    """`nb` with one answer cell's text changed (the text must be there)."""
+    cell = nb_cells.cell_by_grade_id(nb, grade_id)
+    assert old in cell.source, f"{grade_id}: {old!r} is not in the sample answer"
+    cell.source = cell.source.replace(old, new)
+    return nb
+
+
+def insert_student_cells(nb):
+    """An import and a helper above everything, a helper just above the width sweep, which uses it."""
+    sweep = [nb_cells.grade_id(c) for c in nb.cells].index("width_sweep")
+    nb.cells[sweep:sweep] = [nbformat.v4.new_code_cell(STUDENT_MIDDLE_CELL)]
+    nb.cells[:0] = [nbformat.v4.new_code_cell(STUDENT_TOP_CELL), nbformat.v4.new_markdown_cell("My notes: helpers I use below.")]
+    return edit_answer(nb, "width_sweep", SWEEP_STEPS, "    student, curve = train_width(int(Ws_student[index]), n_epochs, lr)\n")
+
+
+def untag_answers(nb):
+    """Every answer cell without nbgrader metadata, and no cell ids (nbformat 4.4)."""
+    nb.nbformat_minor = 4
+    for cell in nb.cells:
+        cell.pop("id", None)
+        if is_solution(cell):
+            cell.metadata = {}
+    return nb
+
+
+def split_answer(nb):
+    """The width sweep split before its loop (JupyterLab's split gives both halves the cell's metadata)."""
+    at = [nb_cells.grade_id(c) for c in nb.cells].index("width_sweep")
+    first, second = nb.cells[at], copy.deepcopy(nb.cells[at])
+    loop = first.source.index(SWEEP_LOOP)
+    first.source, second.source, second.id = first.source[:loop], first.source[loop:], "split-half"
+    nb.cells.insert(at + 1, second)
     return nb
 
 
@@ -464,7 +513,8 @@ CASES: dict[str, Case] = {
     "missing_kernelspec": Case("correct", change=no_kernelspec, what="kernelspec and language info removed"),
     "missing_cells": Case("correct", change=drop_cell("curve_length"), expect_lost={"test_curve_length"},
                           what="an answer cell deleted"),
-    "duplicated_answer": Case("correct", change=duplicate_answer_with_wrong_copy, what="an answer cell duplicated, second copy wrong"),
+    "duplicated_answer": Case("correct", change=duplicate_answer_with_wrong_copy, expect_lost={"test_get_num_params"},
+                              what="an answer cell duplicated, second copy wrong: both copies run, in order, as in the notebook"),
     # Bad bytes.
     "malformed_json": Case("correct", raw=truncate, expect_lost=ALL, expect_status="unreadable", what="file cut in half"),
     "non_utf8": Case("correct", raw=latin1_comment, what="a Latin-1 byte in an answer"),
@@ -518,6 +568,13 @@ CASES: dict[str, Case] = {
                       what="forks until processes run out", destructive=True),
     "huge_output": Case("correct", {"curve_length": "for i in range(10**7):\n    print(i)"}, expect_lost={"test_curve_length"},
                         what="prints 10^7 lines"),
+    # How students really edit notebooks: correct work must keep every point (see tests/test_student_edits.py).
+    "student_cells": Case("correct", {"get_num_params": STUDENT_CELLS_GET_NUM_PARAMS}, change=insert_student_cells, what="helpers and imports in cells the student inserted, used by answers"),
+    "untagged_answers": Case("correct", change=untag_answers, what="every answer cell re-created: no nbgrader metadata, no cell id"),
+    "colab": Case("correct", change=lambda nb: frontends.colab(nb), what="saved by Colab: nbformat 4.0, no cell ids, Colab's own metadata"),
+    "split_answer": Case("correct", change=split_answer, what="an answer cell split in two (both halves keep its tag)"),
+    "widest_first": Case("correct", change=lambda nb: edit_answer(nb, "width_sweep", SWEEP_LOOP, "for index in reversed(range(len(Ws_student))):"),
+                         what="the widths swept widest-first (the text fixes no order), students kept in that order"),
 }
 
 

@@ -65,13 +65,13 @@ def test_a_malformed_cell_has_no_grade_id_and_raises_nothing(raw):
 
 
 # -- reading a submission ---------------------------------------------------------------------------
-ANSWER_IDS = {"ans", "other"}
+RELEASE = notebook(cell("# stub", "ans", solution=True), cell("# stub 2", "other", solution=True))
 
 
 def answers_from(tmp_path, raw: bytes) -> Answers:
     path = tmp_path / "sub.ipynb"
     path.write_bytes(raw)
-    return read_answers(path, ANSWER_IDS)
+    return read_answers(path, RELEASE)
 
 
 def raw_cell(grade_id: str, source) -> dict:
@@ -100,12 +100,12 @@ def test_bad_bytes_are_replaced_and_noted_and_the_answers_still_read(tmp_path):
 def test_duplicated_unknown_and_missing_answer_cells(tmp_path):
     text = json.dumps({"cells": [raw_cell("ans", "first"), raw_cell("ans", "second"), raw_cell("sneaky", "import os"), 7]})
     answers = answers_from(tmp_path, text.encode())
-    assert answers.cells == {"ans": "first"}
-    assert any("appears more than once" in n for n in answers.notes) and any("missing" in n and "other" in n for n in answers.notes)
+    assert answers.cells == {"ans": "first"} and [c.source for c in answers.own] == ["second", "import os"]
+    assert any("appears 2 times" in n for n in answers.notes) and any("missing" in n and "other" in n for n in answers.notes)
 
 
 def test_a_missing_file_is_unreadable(tmp_path):
-    assert "cannot be read" in read_answers(tmp_path / "gone.ipynb", ANSWER_IDS).unreadable
+    assert "cannot be read" in read_answers(tmp_path / "gone.ipynb", RELEASE).unreadable
 
 
 def test_assembling_takes_only_answer_text_and_the_release_stub_where_none():

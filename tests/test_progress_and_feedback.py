@@ -31,3 +31,22 @@ def test_feedback_shows_hidden_code_only_when_the_course_says_so(graded_corpus, 
     shown = write_feedback(replace(course, root=tmp_path / "shown", show_hidden_test_source=True), report).read_text()
     assert hidden_line not in default
     assert hidden_line in shown
+
+
+def test_feedback_leads_with_one_row_per_exercise_lost_points_first_and_failed_checks_first(course, tmp_path):
+    from dvwcourse.records import CellVerdict, CheckSite, CheckVerdict
+
+    def verdict(name: str, passed: bool, hidden: bool = False) -> CheckVerdict:
+        site = CheckSite(0, 1, 1, hidden, f"check({name!r}, secret_code_{name})")
+        return CheckVerdict(name, passed, hidden, "passed" if passed else f"revisit {name}", site)
+
+    full = CellVerdict("test_one", 2.0, 2.0, [verdict("a", True)], title="Exercise 1: One", remarks=["your answer was found in a cell without its grading tag"])
+    lost = CellVerdict("test_two", 0.0, 3.0, [verdict("b", True), verdict("c", False, hidden=True)], title="Exercise 2: Two")
+    html = write_feedback(replace(course, root=tmp_path), GradeReport("ann", "graded", 2.0, 5.0, [full, lost])).read_text()
+    summary = html[html.index("What to revisit"):html.index("</table>")]
+    assert summary.index("Exercise 2: Two") < summary.index("Exercise 1: One")  # the exercise that lost points leads
+    assert "1 of 2 checks failed, first: revisit c" in summary and "without its grading tag" in summary
+    details = html[html.index("</table>"):]
+    two = details[details.index("Exercise 2: Two"):]
+    assert two.index("revisit c") < two.index("passed")  # the failed check before the passed one
+    assert "secret_code" not in html

@@ -80,7 +80,9 @@ def test_odd_files_say_what_happened(graded):
     course, _, reports = graded
     assert "invalid JSON" in reports["malformed_json"].notes[0]
     assert any("UTF-8" in note for note in reports["non_utf8"].notes)
-    assert any("more than once" in note for note in reports["duplicated_answer"].notes)
+    assert any("appears 2 times" in note for note in reports["duplicated_answer"].notes)
+    assert sum("without its grading tag" in note for note in reports["untagged_answers"].notes) == 13  # every code answer, and the written one
+    assert any("code cells you added (2) ran" in note for note in reports["student_cells"].notes)
     assert any("kernel died" in note for note in reports["kill_kernel"].notes)
     flood = nbformat.read(course.autograded_notebook("huge_output"), as_version=4)
     (cell,) = [c for c in flood.cells if c.id == "curve_length"]

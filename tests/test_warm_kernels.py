@@ -292,7 +292,7 @@ def test_warm_and_cold_grading_judge_the_corpus_alike(graded_corpus):
     cold.use_master_data(grader.master_data())
     distinct = {}
     for submission in find_submissions(course, course.root / "incoming"):
-        answers = read_answers(submission.notebook, grader.answer_ids)
+        answers = read_answers(submission.notebook, grader.template)
         distinct.setdefault(json.dumps([sorted(answers.cells.items()), answers.unreadable]), submission)
     submissions = list(distinct.values())
     assert len(submissions) > len(CASES) * 3 // 4
