@@ -55,11 +55,11 @@ print(json.dumps(timings))
 """
 
 
-def cells_in_a_plain_process(course: Course) -> dict[str, float]:
-    """Seconds of each code cell of the master at the grading budget, in a plain single-threaded process:
+def cells_in_a_plain_process(course: Course, notebook: Path) -> dict[str, float]:
+    """Seconds of each code cell of `notebook` at the grading budget, in a plain single-threaded process:
     the floor that no kernel or sandbox can go below (the median of three runs)."""
     env = {**os.environ, **course.grading_env, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    runs = [json.loads(subprocess.run([sys.executable, "-c", PLAIN_RUN, str(course.source_notebook)], env=env, check=True,
+    runs = [json.loads(subprocess.run([sys.executable, "-c", PLAIN_RUN, str(notebook)], env=env, check=True,
                                       capture_output=True, text=True).stdout.splitlines()[-1]) for _ in range(3)]
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
@@ -251,26 +251,28 @@ def main() -> None:
         print(f"  {'':52} {'cold':>6} {'warm':>6}")
         for label in cold:
             print(f"  {label:52} {cold[label]:6.2f} {warm[label]:6.2f}")
-        plain = cells_in_a_plain_process(course)
+        plain = cells_in_a_plain_process(course, course.source_notebook)
         print(f"\nThe experiments at the grading budget ({course.grading_env}) in a plain single-threaded process, no kernel"
               " (the floor for the answer cells; medians of 3 runs, seconds):")
         for key in EXPERIMENTS:
             print(f"  {key:52} {plain[key]:6.2f}")
         print(f"  {'all three':52} {sum(plain[key] for key in EXPERIMENTS):6.2f}")
-        print("\nEvery code cell of the master in that plain process (hidden tests included; seconds), against a warm"
-              " kernel (1 local worker, medians):")
-        print(f"  {'cell':32} {'kind':>7} {'plain':>7} {'warm':>7} {'warm/plain':>11}")
+        # The graded copy's answers are not the master's code (another train_model, no tqdm): its own cells are its floor.
+        graded = cells_in_a_plain_process(course, course.submitted_notebook("student000"))
+        print("\nEvery code cell in that plain process: the master's (hidden tests included) and the graded copy's (its"
+              " answers, the release's visible tests), against a warm kernel grading that copy (1 local worker; medians, seconds):")
+        print(f"  {'cell':32} {'kind':>7} {'master':>7} {'copy':>7} {'warm':>7} {'warm/copy':>10}")
         warm_rows = rows["warm, 1 local worker"]
-        for key, seconds in plain.items():
+        for key in dict.fromkeys([*plain, *graded]):
             in_warm = statistics.median(e.timings.get(f"cell {key}", 0.0) for e in warm_rows)
-            ratio = f"{in_warm / seconds:10.2f}x" if seconds >= 0.01 else f"{'-':>11}"
-            print(f"  {key[:32]:32} {kinds.get(key, '?'):>7} {seconds:7.3f} {in_warm:7.3f} {ratio}")
-        floor, warm_answers = sum(plain.values()), warm["answer cells (the student's work)"]
-        answers = sum(seconds for key, seconds in plain.items() if kinds.get(key) == "answer")
-        print(f"  {'all code cells (the floor)':32} {'':>7} {floor:7.2f}")
-        print(f"  a warm submission end to end / the floor: {warm['end to end']:.2f} s / {floor:.2f} s = {warm['end to end'] / floor:.2f}x;"
-              f" its cells: {warm['all cells'] / floor:.2f}x; answer cells: {warm_answers:.2f} s / {answers:.2f} s ="
-              f" {warm_answers / answers:.2f}x")
+            ratio = f"{in_warm / graded[key]:9.2f}x" if graded.get(key, 0) >= 0.01 else f"{'-':>10}"
+            print(f"  {key[:32]:32} {kinds.get(key, '?'):>7} {plain.get(key, 0):7.3f} {graded.get(key, 0):7.3f} {in_warm:7.3f} {ratio}")
+        for name, floor_cells in (("the master", plain), ("the graded copy", graded)):
+            floor, warm_answers = sum(floor_cells.values()), warm["answer cells (the student's work)"]
+            answers = sum(seconds for key, seconds in floor_cells.items() if kinds.get(key) == "answer")
+            print(f"  all code cells of {name}: {floor:.2f} s; a warm submission end to end / that floor: {warm['end to end'] / floor:.2f}x,"
+                  f" its cells: {warm['all cells'] / floor:.2f}x; answer cells: {warm_answers:.2f} s / {answers:.2f} s ="
+                  f" {warm_answers / answers:.2f}x")
         if args.class_sizes:
             class_growth(course, correct, args.class_sizes)
 
