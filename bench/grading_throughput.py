@@ -5,7 +5,9 @@ on 1 and 2 local workers and a local 2-worker Dask cluster, and for plain `nbgra
 the same submissions; then where the time of one submission goes, cold and warm.
 Each batch starts its own templates (a new grader each), as a `dvwcourse grade` run does; the
 master's expected values are computed before the batches.
-Run: .venv/bin/python bench/grading_throughput.py [--copies N]
+Then every code cell of the master in a plain process (the floor) against a warm kernel, and with --class-sizes,
+seconds per submission and the grader's peak memory (its process and all children) at each class size.
+Run: .venv/bin/python bench/grading_throughput.py [--copies N] [--class-sizes 10 40]
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -27,13 +30,17 @@ from dvwcourse.course_copy import copy_course
 from dvwcourse.inputs import find_submissions
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import Evaluation, Grader
-from dvwcourse.samples import fill_answers, sample_answers, write_submission
+from dvwcourse.samples import fill_answers, sample_answers
 from dvwcourse.settings import Course, load_course
 from dvwcourse.workers import DaskWorkers, LocalWorkers
 
 REPO = Path(__file__).resolve().parents[1]
 NBGRADER = "plain nbgrader autograde"
 EXPERIMENTS = ("deep_student", "width_sweep", "quasi_linear_student")
+# This process's environment before any Dask cluster: a LocalCluster's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in the
+# environment of the process that starts it (distributed's nanny.pre-spawn-environ), and with it a plain process runs the
+# width sweep about 1.8x slower (0.61 -> 1.12 s). The floor and plain nbgrader run in this environment, not the leaked one.
+HOST_ENV = dict(os.environ)
 
 # The master's code cells, all of them in order (the random streams as in a kernel), in a plain Python process:
 # no kernel, no sandbox, no grader.
@@ -52,13 +59,79 @@ print(json.dumps(timings))
 """
 
 
-def experiments_in_a_plain_process(course: Course) -> dict[str, float]:
-    """Seconds of each experiment cell of the master at the grading budget, in a plain single-threaded process:
+def cells_in_a_plain_process(course: Course, notebook: Path) -> dict[str, float]:
+    """Seconds of each code cell of `notebook` at the grading budget, in a plain single-threaded process:
     the floor that no kernel or sandbox can go below (the median of three runs)."""
-    env = {**os.environ, **course.grading_env, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    runs = [json.loads(subprocess.run([sys.executable, "-c", PLAIN_RUN, str(course.source_notebook)], env=env, check=True,
+    env = {**HOST_ENV, **course.grading_env, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    runs = [json.loads(subprocess.run([sys.executable, "-c", PLAIN_RUN, str(notebook)], env=env, check=True,
                                       capture_output=True, text=True).stdout.splitlines()[-1]) for _ in range(3)]
-    return {key: statistics.median(run[key] for run in runs) for key in EXPERIMENTS}
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+def tree_rss_bytes(root: int) -> int:
+    """Resident memory of process `root` and all its descendants (kernels, templates, Dask workers)."""
+    parents: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(entry.path, "stat").read_text()
+                parents[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+            except (OSError, ValueError):
+                pass
+    tree, grew = {root}, True
+    while grew:
+        found = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= found
+        grew = bool(found)
+    total = 0
+    for pid in tree:
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+class PeakMemory:
+    """The peak resident memory of this process and its descendants while in the `with` block (sampled every 0.2 s)."""
+
+    def __enter__(self) -> "PeakMemory":
+        self.idle = self.peak = tree_rss_bytes(os.getpid())
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.2):
+            self.peak = max(self.peak, tree_rss_bytes(os.getpid()))
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def class_growth(course: Course, correct: nbformat.NotebookNode, sizes: list[int]) -> None:
+    """Warm kernels, 2 local workers: seconds per submission and the grader's peak memory at each class size."""
+    for index in range(max(sizes)):
+        write_submission(course, f"student{index:03d}", correct)
+    submissions = find_submissions(course)
+    course = with_warm_kernels(course, True)
+    print("\nCost as the class grows (warm kernels, 2 local workers; memory: the grading process and all its children,"
+          " sampled every 0.2 s):")
+    print(f"  {'copies':>6} {'wall s':>7} {'s/submission':>13} {'peak GB':>8} {'over idle GB':>13} {'scores':>10}")
+    for size in sizes:
+        with PeakMemory() as memory:
+            wall, evaluations = timed_batch(course, submissions[:size], LocalWorkers(2))
+        scores = sorted({e.report.score for e in evaluations})
+        print(f"  {size:6} {wall:7.1f} {wall / size:13.2f} {memory.peak / 1e9:8.2f} {(memory.peak - memory.idle) / 1e9:13.2f} {str(scores):>10}")
+
+
+def write_submission(course: Course, student: str, nb: nbformat.NotebookNode) -> None:
+    """`nb` as student's submission in submitted/ (as nbgrader collect leaves it)."""
+    path = course.submitted_notebook(student)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
 
 
 def with_warm_kernels(course: Course, on: bool) -> Course:
@@ -121,6 +194,8 @@ def breakdown(evaluations: list[Evaluation], kinds: dict[str, str]) -> dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--copies", type=int, default=8)
+    parser.add_argument("--class-sizes", type=int, nargs="*", default=[], metavar="N",
+                        help="also grade N copies (warm, 2 local workers) for each N, printing time per submission and peak memory")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="dvw-bench-") as folder:
@@ -147,7 +222,7 @@ def main() -> None:
                 label = f"{kind}, Dask, 2 local workers"
                 walls[label], rows[label] = timed_batch(course, submissions, DaskWorkers(cluster.scheduler_address))
 
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        env = {**HOST_ENV, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{HOST_ENV['PATH']}"}
         start = time.perf_counter()
         subprocess.run(["nbgrader", "autograde", course.assignment_id, "--force"], cwd=course.root, env=env,
                        check=True, capture_output=True)
@@ -164,6 +239,8 @@ def main() -> None:
             one, two, dask = (walls[f"{kind}, {w}"] for w in ("1 local worker", "2 local workers", "Dask, 2 local workers"))
             print(f"{kind}: 2 local workers vs 1: {one / two:.2f}x; Dask 2 workers vs 2 local workers: {two / dask:.2f}x; "
                   f"2 local workers vs plain nbgrader: {walls[NBGRADER] / two:.2f}x")
+        print(f"Dask's MALLOC_TRIM_THRESHOLD_ in this process after its clusters: {os.environ.get('MALLOC_TRIM_THRESHOLD_')}"
+              " (its workers run with it; the floor and plain nbgrader run without it)")
         print(f"warm vs cold, 2 local workers: {walls['cold, 2 local workers'] / walls['warm, 2 local workers']:.2f}x")
         warm_kernels = sum(bool(e.timings.get("warm")) for label in rows if label.startswith("warm") for e in rows[label])
         print(f"warm batches: {warm_kernels} of {3 * n} submissions ran on a forked kernel")
@@ -180,12 +257,30 @@ def main() -> None:
         print(f"  {'':52} {'cold':>6} {'warm':>6}")
         for label in cold:
             print(f"  {label:52} {cold[label]:6.2f} {warm[label]:6.2f}")
-        plain = experiments_in_a_plain_process(course)
+        plain = cells_in_a_plain_process(course, course.source_notebook)
         print(f"\nThe experiments at the grading budget ({course.grading_env}) in a plain single-threaded process, no kernel"
               " (the floor for the answer cells; medians of 3 runs, seconds):")
-        for key, seconds in plain.items():
-            print(f"  {key:52} {seconds:6.2f}")
-        print(f"  {'all three':52} {sum(plain.values()):6.2f}")
+        for key in EXPERIMENTS:
+            print(f"  {key:52} {plain[key]:6.2f}")
+        print(f"  {'all three':52} {sum(plain[key] for key in EXPERIMENTS):6.2f}")
+        # The graded copy's answers are not the master's code (another train_model, no tqdm): its own cells are its floor.
+        graded = cells_in_a_plain_process(course, course.submitted_notebook("student000"))
+        print("\nEvery code cell in that plain process: the master's (hidden tests included) and the graded copy's (its"
+              " answers, the release's visible tests), against a warm kernel grading that copy (1 local worker; medians, seconds):")
+        print(f"  {'cell':32} {'kind':>7} {'master':>7} {'copy':>7} {'warm':>7} {'warm/copy':>10}")
+        warm_rows = rows["warm, 1 local worker"]
+        for key in dict.fromkeys([*plain, *graded]):
+            in_warm = statistics.median(e.timings.get(f"cell {key}", 0.0) for e in warm_rows)
+            ratio = f"{in_warm / graded[key]:9.2f}x" if graded.get(key, 0) >= 0.01 else f"{'-':>10}"
+            print(f"  {key[:32]:32} {kinds.get(key, '?'):>7} {plain.get(key, 0):7.3f} {graded.get(key, 0):7.3f} {in_warm:7.3f} {ratio}")
+        for name, floor_cells in (("the master", plain), ("the graded copy", graded)):
+            floor, warm_answers = sum(floor_cells.values()), warm["answer cells (the student's work)"]
+            answers = sum(seconds for key, seconds in floor_cells.items() if kinds.get(key) == "answer")
+            print(f"  all code cells of {name}: {floor:.2f} s; a warm submission end to end / that floor: {warm['end to end'] / floor:.2f}x,"
+                  f" its cells: {warm['all cells'] / floor:.2f}x; answer cells: {warm_answers:.2f} s / {answers:.2f} s ="
+                  f" {warm_answers / answers:.2f}x")
+        if args.class_sizes:
+            class_growth(course, correct, args.class_sizes)
 
 
 if __name__ == "__main__":
