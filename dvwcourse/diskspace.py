@@ -6,8 +6,6 @@ import shutil
 from .batch_stop import LowDiskSpace
 from .settings import Course, megabytes
 
-__all__ = ["LowDiskSpace", "ensure_free_space", "free_bytes"]
-
 
 def free_bytes(course: Course) -> int:
     return shutil.disk_usage(course.root).free

@@ -109,8 +109,9 @@ def decode(data: Any) -> Any:
         return _Decoder().value(data, 0)
     except NotPlainData:
         raise
-    except (ArithmeticError, AttributeError, IndexError, KeyError, LookupError, MemoryError, RecursionError,
-            RuntimeError, TypeError, ValueError) as error:  # a check below missed a case: still a refusal
+    # A check below missed a case: still a refusal (LookupError covers KeyError and IndexError, RuntimeError
+    # covers RecursionError).
+    except (ArithmeticError, AttributeError, LookupError, MemoryError, RuntimeError, TypeError, ValueError) as error:
         raise NotPlainData(f"malformed value ({type(error).__name__})") from error
 
 
