@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import statistics
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import nbformat
 
+from dvwcourse.bundle import PackedSubmission
 from dvwcourse.cells import grade_id, is_solution, is_test_cell
 from dvwcourse.checkspec import library_indexes
 from dvwcourse.course_copy import copy_course
@@ -191,6 +193,20 @@ def breakdown(evaluations: list[Evaluation], kinds: dict[str, str]) -> dict[str,
     return parts
 
 
+def print_dask_costs(walls: dict[str, float], rows: dict[str, list[Evaluation]], grader: Grader, submissions) -> None:
+    """What a Dask cluster pays beyond local workers: per submission (the median one, end to end, and the bytes each task
+    ships), and once per worker (the rest of the wall-time gap: the bundle, the worker's grader, its first submission)."""
+    one_task = len(pickle.dumps(PackedSubmission.pack(submissions[0]))) + len(pickle.dumps(rows["warm, Dask, 2 local workers"][0]))
+    print(f"Dask ships the bundle once per worker ({len(pickle.dumps(grader.job().bundle())) / 1e3:.0f} kB) and"
+          f" {one_task / 1e3:.0f} kB per submission (its files in, its evaluation with the graded notebook back)")
+    for kind in ("cold", "warm"):
+        local, dask = f"{kind}, 2 local workers", f"{kind}, Dask, 2 local workers"
+        per_submission = statistics.median(e.report.seconds for e in rows[dask]) - statistics.median(e.report.seconds for e in rows[local])
+        per_worker = walls[dask] - walls[local] - per_submission * len(rows[dask]) / 2
+        print(f"  {kind}: Dask vs 2 local workers: {per_submission:+.2f} s per submission (medians), {per_worker:+.1f} s once per worker"
+              " (the rest of the wall-time gap)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--copies", type=int, default=8)
@@ -218,7 +234,9 @@ def main() -> None:
             print(f"master's expected values ({kind}, once per master version): {time.perf_counter() - start:.1f} s")
             for label, workers in [(f"{kind}, 1 local worker", LocalWorkers(1)), (f"{kind}, 2 local workers", LocalWorkers(2))]:
                 walls[label], rows[label] = timed_batch(course, submissions, workers)
-            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+            # Workers start as the README says (--preload dvwcourse.worker_preload): imports when the cluster starts.
+            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                              preload=["dvwcourse.worker_preload"]) as cluster:
                 label = f"{kind}, Dask, 2 local workers"
                 walls[label], rows[label] = timed_batch(course, submissions, DaskWorkers(cluster.scheduler_address))
 
@@ -239,6 +257,7 @@ def main() -> None:
             one, two, dask = (walls[f"{kind}, {w}"] for w in ("1 local worker", "2 local workers", "Dask, 2 local workers"))
             print(f"{kind}: 2 local workers vs 1: {one / two:.2f}x; Dask 2 workers vs 2 local workers: {two / dask:.2f}x; "
                   f"2 local workers vs plain nbgrader: {walls[NBGRADER] / two:.2f}x")
+        print_dask_costs(walls, rows, Grader(course), submissions)
         print(f"Dask's MALLOC_TRIM_THRESHOLD_ in this process after its clusters: {os.environ.get('MALLOC_TRIM_THRESHOLD_')}"
               " (its workers run with it; the floor and plain nbgrader run without it)")
         print(f"warm vs cold, 2 local workers: {walls['cold, 2 local workers'] / walls['warm, 2 local workers']:.2f}x")

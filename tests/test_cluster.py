@@ -46,7 +46,8 @@ def batch(tmp_path_factory):
 
 @pytest.fixture
 def cluster(tmp_path):
-    """`dask scheduler` and two `dask worker`s (no nanny: a killed worker stays dead) on loopback, in a folder with no course."""
+    """`dask scheduler` and two `dask worker`s (no nanny: a killed worker stays dead; with the README's preload) on loopback, in a
+    folder with no course."""
     scheduler_file = tmp_path / "scheduler.json"
     elsewhere = tmp_path / "no-course-here"
     elsewhere.mkdir()
@@ -63,7 +64,7 @@ def cluster(tmp_path):
         for _ in range(2):
             workers.append(subprocess.Popen(
                 [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1",
-                 "--no-nanny", "--no-dashboard", "--host", "127.0.0.1"], env=env, cwd=elsewhere,
+                 "--no-nanny", "--no-dashboard", "--host", "127.0.0.1", "--preload", "dvwcourse.worker_preload"], env=env, cwd=elsewhere,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         from distributed import Client
 

@@ -1,0 +1,29 @@
+"""Dask worker preload: `dask worker tcp://HOST:8786 --nthreads 1 --preload dvwcourse.worker_preload`.
+
+A worker judges test cells itself, so without this it imports the grading engine and the libraries the master's
+library and test cells use at its first submission: about 1.5-2 s of that submission on every worker of a new
+cluster, which local workers do not pay (their grading process ran the master). With it, the worker pays them
+when it starts, before any batch.
+"""
+from __future__ import annotations
+
+import importlib
+
+from .kernel.fork_server import WARM_IMPORTS
+
+# What the master's library and test cells import (tests/test_worker_preload.py keeps this list complete), and
+# what the first optimizer imports (WARM_IMPORTS).
+JUDGING_IMPORTS = ("matplotlib.pyplot", "mpl_toolkits.mplot3d.art3d", "numpy", "scipy.optimize", "torch", "torch.nn",
+                   "tqdm.auto", *WARM_IMPORTS)
+
+
+def preload() -> None:
+    """Import the grading engine and everything judging imports, once per worker process."""
+    importlib.import_module("dvwcourse.safe_grading")
+    for module in JUDGING_IMPORTS:
+        importlib.import_module(module)
+
+
+def dask_setup(worker: object) -> None:
+    """Dask calls this when the worker starts with `--preload dvwcourse.worker_preload`."""
+    preload()
