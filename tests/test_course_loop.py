@@ -28,10 +28,12 @@ from dvwcourse.deadlines import (CourseLatePenalty, UnreadableTime, late_penalty
 from dvwcourse.feedback import copy_exchange_stamps, write_feedback_zip
 from dvwcourse.inputs import find_submissions
 from dvwcourse.lms_export import CANVAS_COLUMNS, MOODLE_COLUMNS, Standing, export_grades, read_standings
+from dvwcourse.kernel.sandbox import KernelLauncher
 from dvwcourse.nbgrader_api import course_config, open_gradebook
-from dvwcourse.records import GradeReport
+from dvwcourse.records import Evaluation, GradeReport
 from dvwcourse.release import build_release
 from dvwcourse.roster import Student, read_extensions, read_roster
+from dvwcourse.safe_grading import Grader
 from dvwcourse.samples import sample_notebooks
 from dvwcourse.settings import Course, CourseError, load_course
 
@@ -68,7 +70,11 @@ def test_a_fraction_above_one_is_refused(tmp_path):
 def with_settings(tmp_path: Path, **changes) -> Course:
     """A copy of the course with course.yml sections changed (merged key by key)."""
     tmp_path.mkdir(exist_ok=True)
-    course = copy_course(tmp_path)
+    return change_settings(copy_course(tmp_path), **changes)
+
+
+def change_settings(course: Course, **changes) -> Course:
+    """The course with course.yml sections changed in place (merged key by key), loaded again."""
     path = course.root / "course.yml"
     settings = yaml.safe_load(path.read_text())
     for section, values in changes.items():
@@ -478,3 +484,64 @@ def test_a_time_that_cannot_be_read_is_no_time_in_the_gradebook_and_only_good_la
     with open_gradebook(course) as gradebook:
         eve = gradebook.find_submission(course.assignment_id, "eve")
         assert eve.timestamp is None and eve.total_seconds_late == 0 and eve.late_submission_penalty == 0
+
+
+# -- what a course.yml change regrades ---------------------------------------------------------------
+
+
+def fingerprint(course: Course) -> str:
+    return Grader(course, KernelLauncher(course.sandbox, sandboxed=False)).fingerprint
+
+
+def setting_names(changes: dict) -> str:
+    """The changed keys, dotted: a test id."""
+    [(section, values)] = changes.items()
+    return "+".join(f"{section}.{key}" for key in values) if isinstance(values, dict) else section
+
+
+@pytest.mark.parametrize("changes", [
+    {"assignment": {"due": "2026-12-11T17:00:00+01:00"}}, {"assignment": {"due": None}},
+    {"late_policy": {"rule": "zero"}}, {"late_policy": {"deduct": 0.3}}, {"late_policy": {"unit": "points", "deduct": 2}},
+    {"late_policy": {"cap": None}}, {"late_policy": {"grace_minutes": 90}},
+    {"lms": {"zip_timestamp_format": "%Y%m%d%H%M%S"}}, {"lms": {"canvas_assignment_id": "4242"}}, {"lms": {"roster": ""}},
+    {"lms": {"extensions": "extensions.csv"}}, {"zip_filename_regexp": r"(?P<student_id>\w+)_(?P<file_id>\w+)"},
+    {"min_free_disk_bytes": 1_000_000},
+], ids=setting_names)
+def test_a_course_loop_setting_changes_no_fingerprint(tmp_path, changes):
+    """Read only after grading (or to find the submissions): the course loop redoes its part on every run."""
+    assert fingerprint(with_settings(tmp_path / "after", **changes)) == fingerprint(copy_course(tmp_path))
+
+
+@pytest.mark.parametrize("changes", [
+    {"budget": {"grading": 0.02}}, {"sandbox": {"memory_bytes": 3_000_000_000}}, {"sandbox": {"warm_kernels": False}},
+    {"limits": {"cell_timeout_seconds": 30}}, {"points": {"test_make_data": 3}}, {"course_id": "another-course"},
+    {"assignment": {"title": "Depth vs width, again"}}, {"feedback": {"show_hidden_test_source": True}},
+    {"benign_stderr_warnings": ["UserWarning"]}, {"gradebook_url": "sqlite:///elsewhere.db"},
+], ids=setting_names)
+def test_a_grading_setting_changes_the_fingerprint(tmp_path, changes):
+    assert fingerprint(with_settings(tmp_path / "after", **changes)) != fingerprint(copy_course(tmp_path))
+
+
+@pytest.mark.integration
+def test_a_new_due_date_reprices_lateness_on_the_next_run_without_regrading(tmp_path, empty_gradebook, monkeypatch, capsys):
+    course = graded_course(tmp_path, empty_gradebook)  # due 16:00 UTC; 10% per started hour after 15 minutes
+    submitted_with_times(course, {"ada": "2026-12-04 19:00:00.000000 UTC", "alan": "2026-12-04 15:00:00.000000 UTC"})
+    evaluated = []
+
+    def evaluate(grader, submission):  # no kernel: this is about what a rerun redoes
+        evaluated.append(submission.student)
+        return Evaluation(GradeReport(submission.student, "graded", 2.0, 24.0), submission.digest())
+
+    monkeypatch.setattr(Grader, "evaluate", evaluate)
+    monkeypatch.setattr(Grader, "master_data", lambda grader: {"checks": {}, "call_seconds": {}})
+    assert cli.safe_grade(course, None, tmp_path / "results.csv") == 0
+    assert evaluated == ["ada", "alan"]
+    assert {s.student: s.late_penalty for s in read_standings(course)}["ada"] == pytest.approx(3 * 0.1 * 10)  # 3 h late
+    capsys.readouterr()
+
+    course = change_settings(course, assignment={"due": "2026-12-04T19:00:00+01:00"})  # two hours later
+    assert cli.safe_grade(course, None, tmp_path / "results.csv") == 0
+    assert evaluated == ["ada", "alan"] and capsys.readouterr().out.count("graded (unchanged)") == 2  # nothing regraded
+    assert {s.student: s.late_penalty for s in read_standings(course)}["ada"] == pytest.approx(0.1 * 10)  # 1 h late now
+    with open_gradebook(course) as gradebook:
+        assert gradebook.find_assignment(course.assignment_id).duedate == DUE_UTC + timedelta(hours=2)
