@@ -17,6 +17,7 @@ from .feedback import copy_exchange_stamps, write_feedback_zip
 from .inputs import Submission, find_submissions
 from .lms_export import DEFAULT_NAMES, EXPORTERS, Standing, export_grades, read_standings
 from .progress import Progress
+from .records import GradeReport
 from .release import build_release
 from .results import RESULTS_CSV, isolation_statement, reason, format_reports, write_grades_csv
 from .roster import Student, read_extensions, read_roster
@@ -84,6 +85,7 @@ def safe_grade(course: Course, source: Path | None, csv_path: Path, force: bool 
         reports = grader.grade_all(submissions, force=force, workers=workers, progress=progress)
     finally:
         progress.close()
+    flag_unread_times(reports, submissions)
     report_path = report_path or csv_path.with_name("class-report.html")
     isolation = isolation_statement(reports)
     recorded = {r.student for r in reports if r.status != PENDING}
@@ -120,6 +122,15 @@ def safe_grade(course: Course, source: Path | None, csv_path: Path, force: bool 
               f"({', '.join(pending)}); {grader.stopped.advice}.", file=sys.stderr)
         return grader.stopped.exit_status
     return 1 if failed or times_failed else 0
+
+
+def flag_unread_times(reports: list[GradeReport], submissions: list[Submission]) -> None:
+    """A time that could not be read goes first among its report's flags, so the summary, grading-results.csv and the
+    class report name the file and the cause (added on every run: the grade itself does not depend on it)."""
+    flags = {submission.student: submission.time_flag for submission in submissions}
+    for report in reports:
+        if flags.get(report.student):
+            report.flags.insert(0, flags[report.student])
 
 
 def record_times_and_roster(course: Course, submissions: list[Submission]) -> tuple[CourseRecords, dict[str, Standing]]:

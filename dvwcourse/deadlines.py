@@ -23,6 +23,11 @@ TIMESTAMP_FILE = "timestamp.txt"  # what `nbgrader collect` writes beside a subm
 PERIOD_SECONDS = {"per_hour": 3600, "per_day": 86400}
 
 
+class UnreadableTime(CourseError):
+    """A submission's time that cannot be read (its timestamp.txt, its LMS file name), naming the file and the cause.
+    Finding submissions catches it: the submission is graded as one without a time and flagged for a person."""
+
+
 def late_penalty(policy: LatePolicySection, score: float, seconds_late: float) -> float:
     """Points taken from `score` for a submission `seconds_late` after its due date (extensions included).
 
@@ -64,23 +69,27 @@ def utc_naive(moment: datetime) -> datetime:
 
 
 def read_timestamp_file(path: Path) -> datetime | None:
-    """The time in nbgrader's timestamp.txt (`2026-12-02 10:00:00.000000 UTC`), or None without the file."""
+    """The time in nbgrader's timestamp.txt (`2026-12-02 10:00:00.000000 UTC`), or None without the file;
+    UnreadableTime when the file holds something else or cannot be read."""
     if not path.is_file():
         return None
-    text = path.read_text(encoding="utf-8", errors="replace").strip()
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError as error:
+        raise UnreadableTime(f"{path}: cannot be read ({error})") from error
     try:
         return parse_utc(text)
     except (ValueError, OverflowError) as error:
-        raise CourseError(f"{path}: not a time nbgrader can read ({text[:60]!r}: {error})") from error
+        raise UnreadableTime(f"{path}: not a time nbgrader can read ({text[:60]!r}: {error})") from error
 
 
 def parse_zip_timestamp(course: Course, text: str, file_name: str) -> datetime:
     """The `timestamp` group of an LMS file name, read with course.yml's lms.zip_timestamp_format; a time
-    without a zone is in the due date's zone (the course's), else UTC."""
+    without a zone is in the due date's zone (the course's), else UTC. UnreadableTime when it does not match."""
     try:
         moment = datetime.strptime(text, course.zip_timestamp_format)
     except ValueError as error:
-        raise CourseError(f"{file_name}: timestamp {text!r} does not match lms.zip_timestamp_format "
+        raise UnreadableTime(f"{file_name}: timestamp {text!r} does not match lms.zip_timestamp_format "
                           f"{course.zip_timestamp_format!r} in course.yml ({error})") from error
     if moment.tzinfo is None and course.due is not None:
         moment = moment.replace(tzinfo=course.due.tzinfo)

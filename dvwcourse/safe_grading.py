@@ -18,7 +18,7 @@ import time
 import traceback
 import weakref
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -56,6 +56,25 @@ REFUSED_UNSANDBOXED = ("refused: this worker cannot run the sandbox (bubblewrap 
                        "says sandbox.required: true; install bubblewrap there, or set sandbox.required: false to grade with limits only")
 
 
+# course.yml's settings (as Course fields) that no grade, graded notebook or feedback page depends on: they are read
+# after grading, by the course loop, which redoes its part on every run (course_records: the due date, times, extensions
+# and every late penalty; lms_export; the class report), or before it, to find the submissions. Changing one regrades
+# nothing. By section: assignment.due, late_policy and lms (timestamp format, Canvas id, roster, extensions) only feed
+# the course loop; zip_filename_regexp only names a file's student (a skip needs the same student and content);
+# min_free_disk_bytes only guards recording; root is where the course folder is, not a setting. Everything else stays
+# in, also fields added later: course_id and assignment ids (hidden-input seeds, paths), points, budget, limits, sandbox
+# (a grade), the title and feedback section (the feedback page), benign_stderr_warnings (nbgrader's own grading) and
+# gradebook_url (where scores are recorded: a skipped submission would be missing from a new gradebook).
+AFTER_GRADING_SETTINGS = frozenset({"root", "due", "late_policy", "zip_timestamp_format", "canvas_assignment_id", "roster_csv",
+                                    "extensions_csv", "zip_filename_regexp", "min_free_disk_bytes"})
+
+
+def grading_settings(course: Course) -> str:
+    """The course's settings that can change a grade, a graded notebook or where it is recorded, as canonical JSON."""
+    settings = {name: value for name, value in asdict(course).items() if name not in AFTER_GRADING_SETTINGS}
+    return json.dumps(settings, sort_keys=True, default=str)
+
+
 def grading_seed(course: Course, student: str) -> int:
     """The seed of a student's hidden inputs: drawn at grading time, the same at every regrade."""
     digest = hashlib.sha256(f"{course.course_id}/{course.assignment_id}/{student}".encode()).hexdigest()
@@ -86,10 +105,12 @@ class Grader:
             weakref.finalize(self, self.warm.close)  # templates live as long as their grader (or its process)
 
     def _fingerprint(self) -> str:
-        """Changes whenever the master, the settings, the isolation or the grading code change: then everything is regraded."""
+        """Changes whenever the master, the grading settings, the isolation or the grading code change: then everything
+        is regraded (the course loop's settings are not in it: see AFTER_GRADING_SETTINGS)."""
         sha = hashlib.sha256()
-        for path in [self.course.source_notebook, self.course.release_notebook, self.course.root / "course.yml"]:
+        for path in [self.course.source_notebook, self.course.release_notebook]:
             sha.update(path.read_bytes())
+        sha.update(grading_settings(self.course).encode())
         sha.update(self.launcher.description.encode())  # isolation and disk bounds
         sha.update(grading_code_version().encode())
         return sha.hexdigest()[:16]

@@ -23,14 +23,17 @@ from dvwcourse import cli, stock_grading
 from dvwcourse.batch_stop import GradebookUnavailable
 from dvwcourse.course_records import CourseRecords, update_course_records
 from dvwcourse.course_schema import LatePolicySection
-from dvwcourse.deadlines import CourseLatePenalty, late_penalty, late_plugin, read_timestamp_file
+from dvwcourse.deadlines import (CourseLatePenalty, UnreadableTime, late_penalty, late_plugin, parse_zip_timestamp,
+                                 read_timestamp_file)
 from dvwcourse.feedback import copy_exchange_stamps, write_feedback_zip
 from dvwcourse.inputs import find_submissions
 from dvwcourse.lms_export import CANVAS_COLUMNS, MOODLE_COLUMNS, Standing, export_grades, read_standings
+from dvwcourse.kernel.sandbox import KernelLauncher
 from dvwcourse.nbgrader_api import course_config, open_gradebook
-from dvwcourse.records import GradeReport
+from dvwcourse.records import Evaluation, GradeReport
 from dvwcourse.release import build_release
 from dvwcourse.roster import Student, read_extensions, read_roster
+from dvwcourse.safe_grading import Grader
 from dvwcourse.samples import sample_notebooks
 from dvwcourse.settings import Course, CourseError, load_course
 
@@ -67,7 +70,11 @@ def test_a_fraction_above_one_is_refused(tmp_path):
 def with_settings(tmp_path: Path, **changes) -> Course:
     """A copy of the course with course.yml sections changed (merged key by key)."""
     tmp_path.mkdir(exist_ok=True)
-    course = copy_course(tmp_path)
+    return change_settings(copy_course(tmp_path), **changes)
+
+
+def change_settings(course: Course, **changes) -> Course:
+    """The course with course.yml sections changed in place (merged key by key), loaded again."""
     path = course.root / "course.yml"
     settings = yaml.safe_load(path.read_text())
     for section, values in changes.items():
@@ -111,10 +118,25 @@ def test_times_come_from_nbgrader_timestamp_files(course_copy, tmp_path):
     assert submissions["ada"].files == []  # nbgrader's stamps are not the student's work
 
 
-def test_a_timestamp_file_nbgrader_cannot_read_names_the_file(tmp_path):
-    (tmp_path / "timestamp.txt").write_text("yesterday-ish")
-    with pytest.raises(CourseError, match="timestamp.txt: not a time"):
-        read_timestamp_file(tmp_path / "timestamp.txt")
+def submitted_with_times(course: Course, stamps: dict[str, str | None]) -> None:
+    """submitted/<student>/<assignment>/ with an empty notebook and, unless None, this timestamp.txt text."""
+    for student, stamp in stamps.items():
+        target = course.root / "submitted" / student / course.assignment_id
+        target.mkdir(parents=True)
+        nbformat.write(nbformat.v4.new_notebook(), target / f"{course.notebook}.ipynb")
+        if stamp is not None:
+            (target / "timestamp.txt").write_text(stamp)
+
+
+def test_a_timestamp_file_nbgrader_cannot_read_leaves_that_time_unknown_and_names_the_file(course_copy):
+    submitted_with_times(course_copy, {"ada": "yesterday-ish", "alan": "2026-12-05 18:00:00.000000 UTC"})
+    bad = course_copy.root / "submitted" / "ada" / course_copy.assignment_id / "timestamp.txt"
+    with pytest.raises(UnreadableTime, match="timestamp.txt: not a time nbgrader can read"):  # the reader stays strict
+        read_timestamp_file(bad)
+    ada, alan = find_submissions(course_copy)  # the batch goes on without that time
+    assert ada.timestamp is None and alan.timestamp == datetime(2026, 12, 5, 18, 0) and not alan.time_flag
+    assert ada.time_flag.startswith(f"submission time unknown: {bad}: not a time nbgrader can read ('yesterday-ish': ")
+    assert ada.time_flag.endswith("; no late penalty applied — check it by hand")
 
 
 def lms_zip(path: Path, names: list[str]) -> Path:
@@ -136,10 +158,26 @@ def test_times_come_from_lms_file_names_in_the_due_dates_zone_and_the_latest_att
     assert submissions["alan"].timestamp == datetime(2026, 12, 5, 18, 0)
 
 
-def test_a_time_that_does_not_match_the_format_names_the_file_and_the_setting(course_copy, tmp_path):
-    archive = lms_zip(tmp_path / "download.zip", ["depth_vs_width_ada_attempt_2026-12-04_depth_vs_width.ipynb"])
-    with pytest.raises(CourseError, match=r"depth_vs_width_ada_attempt_2026-12-04_depth_vs_width.ipynb: .*lms.zip_timestamp_format"):
-        find_submissions(course_copy, archive)
+def test_a_time_that_does_not_match_the_format_leaves_that_time_unknown_and_names_the_file_and_the_setting(course_copy, tmp_path):
+    bad = "depth_vs_width_ada_attempt_2026-12-04_depth_vs_width.ipynb"
+    archive = lms_zip(tmp_path / "download.zip", [bad, "depth_vs_width_alan_attempt_2026-12-05-19-00-00_depth_vs_width.ipynb"])
+    with pytest.raises(UnreadableTime, match=r"does not match lms.zip_timestamp_format"):  # the parser stays strict
+        parse_zip_timestamp(course_copy, "2026-12-04", bad)
+    ada, alan = find_submissions(course_copy, archive)
+    assert ada.timestamp is None and alan.timestamp == datetime(2026, 12, 5, 18, 0) and not alan.time_flag
+    assert ada.time_flag.startswith(f"submission time unknown: {archive}: {bad}: timestamp '2026-12-04' does not match "
+                                    "lms.zip_timestamp_format '%Y-%m-%d-%H-%M-%S' in course.yml (")
+    assert ada.time_flag.endswith("; no late penalty applied — check it by hand")
+
+
+def test_an_attempt_whose_time_cannot_be_read_is_named_on_the_attempt_that_counts(course_copy, tmp_path):
+    archive = lms_zip(tmp_path / "download.zip", ["depth_vs_width_ada_attempt_2026-12-04-16-30-00_depth_vs_width.ipynb",
+                                                  "depth_vs_width_ada_attempt_2026-12-0_depth_vs_width.ipynb"])
+    [ada] = find_submissions(course_copy, archive)  # which attempt is later cannot be known: the one with a time counts
+    assert ada.timestamp == datetime(2026, 12, 4, 15, 30)
+    assert ada.time_flag.startswith(f"an attempt's time unknown: {archive}: depth_vs_width_ada_attempt_2026-12-0_depth_vs_width.ipynb: ")
+    assert ada.time_flag.endswith("graded the latest attempt with a time, depth_vs_width_ada_attempt_2026-12-04-16-30-00_depth_vs_width.ipynb"
+                                  " — check it by hand")
 
 
 # -- roster and extensions ------------------------------------------------------------------------
@@ -371,23 +409,25 @@ def test_a_mistyped_late_policy_key_names_the_keys_allowed_there(tmp_path):
     assert "late_policy.rul: unknown key (allowed here: rule, deduct, unit, cap, grace_minutes)" in str(raised.value)
 
 
+class GradesEverything:
+    """Stands in for the real Grader (no kernels): these tests are about what happens around grading."""
+    stopped = None
+    state_notes: list[str] = []
+    launcher = type("Launcher", (), {"description": "test"})()
+
+    def __init__(self, course):
+        pass
+
+    def grade_all(self, submissions, **options):
+        return [GradeReport(s.student, "graded", 2.0, 24.0) for s in submissions]
+
+
 def test_a_gradebook_failure_after_grading_is_reported_and_the_results_are_still_written(course_copy, tmp_path, monkeypatch, capsys):
-    class Grader:  # stands in for the real one: this is about what happens after grading
-        stopped = None
-        state_notes: list[str] = []
-        launcher = type("Launcher", (), {"description": "test"})()
-
-        def __init__(self, course):
-            pass
-
-        def grade_all(self, submissions, **options):
-            return [GradeReport(s.student, "graded", 2.0, 24.0) for s in submissions]
-
     def gradebook_down(course, submissions):  # what in_gradebook raises once its retries are spent
         raise GradebookUnavailable("the gradebook sqlite:///gradebook.db did not answer after 6 attempts over 31 s "
                                    "(OperationalError: database is locked)")
 
-    monkeypatch.setattr(cli, "Grader", Grader)
+    monkeypatch.setattr(cli, "Grader", GradesEverything)
     monkeypatch.setattr(cli, "record_times_and_roster", gradebook_down)
     (tmp_path / "incoming").mkdir()
     nbformat.write(nbformat.v4.new_notebook(), tmp_path / "incoming" / "ada.ipynb")
@@ -395,3 +435,113 @@ def test_a_gradebook_failure_after_grading_is_reported_and_the_results_are_still
     assert status == 1 and "times, roster and late penalties not recorded" in capsys.readouterr().err
     [row] = csv.DictReader((tmp_path / "results.csv").open())
     assert (row["student"], row["score"], row["late_penalty"]) == ("ada", "2", "")
+
+
+@pytest.mark.parametrize("source", ["submitted", "zip"])
+def test_a_batch_with_a_time_that_cannot_be_read_grades_everyone_and_names_that_file(course_copy, tmp_path, monkeypatch, capsys, source):
+    late = DUE_UTC + timedelta(hours=26)
+    if source == "submitted":
+        submitted_with_times(course_copy, {"ada": "2026-12-04 15:00:00.000000 UTC", "alan": "2026-12-05 18:00:00.000000 UTC",
+                                           "eve": "2026-12-09 25:00 UTC"})
+        where, bad = None, f"{course_copy.root}/submitted/eve/{course_copy.assignment_id}/timestamp.txt: not a time nbgrader can read"
+    else:
+        where = lms_zip(tmp_path / "download.zip", [f"dvw_{student}_attempt_{stamp}_dvw.ipynb" for student, stamp in
+                                                    [("ada", "2026-12-04-16-00-00"), ("alan", "2026-12-05-19-00-00"), ("eve", "2026-12-09")]])
+        bad = f"{where}: dvw_eve_attempt_2026-12-09_dvw.ipynb: timestamp '2026-12-09' does not match lms.zip_timestamp_format"
+    recorded = {}
+
+    def record(course, submissions):  # the gradebook's part is tested with a real one below
+        recorded.update({s.student: s.timestamp for s in submissions})
+        return CourseRecords(), {}
+
+    monkeypatch.setattr(cli, "Grader", GradesEverything)
+    monkeypatch.setattr(cli, "record_times_and_roster", record)
+    assert cli.safe_grade(course_copy, where, tmp_path / "results.csv", workers=cli.LocalWorkers(1)) == 0
+    assert recorded == {"ada": DUE_UTC - timedelta(hours=1), "alan": late, "eve": None}  # eve's time: unknown, never late
+    out = capsys.readouterr().out
+    assert f"  eve: graded: submission time unknown: {bad}" in out and "no late penalty applied — check it by hand" in out
+    rows = {row["student"]: row for row in csv.DictReader((tmp_path / "results.csv").open())}
+    assert [rows[s]["status"] for s in ("ada", "alan", "eve")] == ["graded"] * 3
+    assert rows["eve"]["reason"].startswith(f"submission time unknown: {bad}") and rows["ada"]["reason"] == rows["alan"]["reason"] == ""
+    assert "submission time unknown" in (tmp_path / "class-report.html").read_text()
+
+
+@pytest.mark.integration
+def test_a_time_that_cannot_be_read_is_no_time_in_the_gradebook_and_only_good_late_ones_are_penalised(tmp_path, empty_gradebook,
+                                                                                                      monkeypatch, capsys):
+    course = graded_course(tmp_path, empty_gradebook)  # alan has an extension to 24 h after the due date
+    submitted_with_times(course, {"ada": "2026-12-04 15:00:00.000000 UTC", "alan": "2026-12-05 18:00:00.000000 UTC",
+                                  "eve": "2026-12-09 25:00 UTC"})
+    monkeypatch.setattr(cli, "Grader", GradesEverything)
+    assert cli.safe_grade(course, None, tmp_path / "results.csv", workers=cli.LocalWorkers(1)) == 0
+    assert "eve: graded: submission time unknown: " in capsys.readouterr().out
+    standings = {s.student: s for s in read_standings(course)}
+    assert standings["eve"].timestamp is None and standings["eve"].late_penalty == 0 and standings["eve"].score == 4
+    assert standings["ada"].late_penalty == 0 and standings["alan"].late_penalty == pytest.approx(0.2 * 8)  # 2 h past his extension
+    resources = {"nbgrader": {"notebook": course.notebook, "assignment": course.assignment_id, "student": "eve",
+                              "db_url": f"sqlite:///{course.root / 'gradebook.db'}"}}
+    AssignLatePenalties(config=course_config(course)).preprocess(nbformat.v4.new_notebook(), resources)  # nbgrader's own path
+    with open_gradebook(course) as gradebook:
+        eve = gradebook.find_submission(course.assignment_id, "eve")
+        assert eve.timestamp is None and eve.total_seconds_late == 0 and eve.late_submission_penalty == 0
+
+
+# -- what a course.yml change regrades ---------------------------------------------------------------
+
+
+def fingerprint(course: Course) -> str:
+    return Grader(course, KernelLauncher(course.sandbox, sandboxed=False)).fingerprint
+
+
+def setting_names(changes: dict) -> str:
+    """The changed keys, dotted: a test id."""
+    [(section, values)] = changes.items()
+    return "+".join(f"{section}.{key}" for key in values) if isinstance(values, dict) else section
+
+
+@pytest.mark.parametrize("changes", [
+    {"assignment": {"due": "2026-12-11T17:00:00+01:00"}}, {"assignment": {"due": None}},
+    {"late_policy": {"rule": "zero"}}, {"late_policy": {"deduct": 0.3}}, {"late_policy": {"unit": "points", "deduct": 2}},
+    {"late_policy": {"cap": None}}, {"late_policy": {"grace_minutes": 90}},
+    {"lms": {"zip_timestamp_format": "%Y%m%d%H%M%S"}}, {"lms": {"canvas_assignment_id": "4242"}}, {"lms": {"roster": ""}},
+    {"lms": {"extensions": "extensions.csv"}}, {"zip_filename_regexp": r"(?P<student_id>\w+)_(?P<file_id>\w+)"},
+    {"min_free_disk_bytes": 1_000_000},
+], ids=setting_names)
+def test_a_course_loop_setting_changes_no_fingerprint(tmp_path, changes):
+    """Read only after grading (or to find the submissions): the course loop redoes its part on every run."""
+    assert fingerprint(with_settings(tmp_path / "after", **changes)) == fingerprint(copy_course(tmp_path))
+
+
+@pytest.mark.parametrize("changes", [
+    {"budget": {"grading": 0.02}}, {"sandbox": {"memory_bytes": 3_000_000_000}}, {"sandbox": {"warm_kernels": False}},
+    {"limits": {"cell_timeout_seconds": 30}}, {"points": {"test_make_data": 3}}, {"course_id": "another-course"},
+    {"assignment": {"title": "Depth vs width, again"}}, {"feedback": {"show_hidden_test_source": True}},
+    {"benign_stderr_warnings": ["UserWarning"]}, {"gradebook_url": "sqlite:///elsewhere.db"},
+], ids=setting_names)
+def test_a_grading_setting_changes_the_fingerprint(tmp_path, changes):
+    assert fingerprint(with_settings(tmp_path / "after", **changes)) != fingerprint(copy_course(tmp_path))
+
+
+@pytest.mark.integration
+def test_a_new_due_date_reprices_lateness_on_the_next_run_without_regrading(tmp_path, empty_gradebook, monkeypatch, capsys):
+    course = graded_course(tmp_path, empty_gradebook)  # due 16:00 UTC; 10% per started hour after 15 minutes
+    submitted_with_times(course, {"ada": "2026-12-04 19:00:00.000000 UTC", "alan": "2026-12-04 15:00:00.000000 UTC"})
+    evaluated = []
+
+    def evaluate(grader, submission):  # no kernel: this is about what a rerun redoes
+        evaluated.append(submission.student)
+        return Evaluation(GradeReport(submission.student, "graded", 2.0, 24.0), submission.digest())
+
+    monkeypatch.setattr(Grader, "evaluate", evaluate)
+    monkeypatch.setattr(Grader, "master_data", lambda grader: {"checks": {}, "call_seconds": {}})
+    assert cli.safe_grade(course, None, tmp_path / "results.csv") == 0
+    assert evaluated == ["ada", "alan"]
+    assert {s.student: s.late_penalty for s in read_standings(course)}["ada"] == pytest.approx(3 * 0.1 * 10)  # 3 h late
+    capsys.readouterr()
+
+    course = change_settings(course, assignment={"due": "2026-12-04T19:00:00+01:00"})  # two hours later
+    assert cli.safe_grade(course, None, tmp_path / "results.csv") == 0
+    assert evaluated == ["ada", "alan"] and capsys.readouterr().out.count("graded (unchanged)") == 2  # nothing regraded
+    assert {s.student: s.late_penalty for s in read_standings(course)}["ada"] == pytest.approx(0.1 * 10)  # 1 h late now
+    with open_gradebook(course) as gradebook:
+        assert gradebook.find_assignment(course.assignment_id).duedate == DUE_UTC + timedelta(hours=2)
