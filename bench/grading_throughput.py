@@ -61,13 +61,57 @@ print(json.dumps(timings))
 """
 
 
+def plain_process(course: Course, notebook: Path) -> subprocess.Popen:
+    """The code cells of `notebook` at the grading budget, in a plain single-threaded process; it prints each cell's seconds."""
+    env = {**HOST_ENV, **course.grading_env, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", PLAIN_RUN, str(notebook)], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+
+def cell_seconds(process: subprocess.Popen) -> dict[str, float]:
+    out, _ = process.communicate()
+    if process.returncode:
+        raise RuntimeError(f"the plain run of the notebook failed (exit {process.returncode})")
+    return json.loads(out.splitlines()[-1])
+
+
 def cells_in_a_plain_process(course: Course, notebook: Path) -> dict[str, float]:
     """Seconds of each code cell of `notebook` at the grading budget, in a plain single-threaded process:
     the floor that no kernel or sandbox can go below (the median of three runs)."""
-    env = {**HOST_ENV, **course.grading_env, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    runs = [json.loads(subprocess.run([sys.executable, "-c", PLAIN_RUN, str(notebook)], env=env, check=True,
-                                      capture_output=True, text=True).stdout.splitlines()[-1]) for _ in range(3)]
+    runs = [cell_seconds(plain_process(course, notebook)) for _ in range(3)]
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+def plain_pair_scaling(course: Course, notebook: Path, setup: set[str], rounds: int = 3) -> float:
+    """How two copies of the notebook's own code scale on this machine's cores, without kernels or a grader: the seconds of
+    their non-setup cells run one after the other, over those of the slower of the two run at once (median of `rounds`)."""
+    def work(run: dict[str, float]) -> float:
+        return sum(seconds for key, seconds in run.items() if key not in setup)
+
+    ratios = []
+    for _ in range(rounds):
+        apart = sum(work(cell_seconds(plain_process(course, notebook))) for _ in range(2))
+        together = [plain_process(course, notebook) for _ in range(2)]
+        ratios.append(apart / max(work(cell_seconds(process)) for process in together))
+    return statistics.median(ratios)
+
+
+def print_ceilings(walls: dict[str, float], rows: dict[str, list[Evaluation]], course: Course, kinds: dict[str, str],
+                   graded: dict[str, float]) -> None:
+    """What 2 warm workers could reach on this machine at best: the template start each worker pays alone, and the rest
+    scaling as the student's own code scales in two plain processes; against plain nbgrader, the same with every
+    submission costing only its non-setup cells in a plain process (`graded`: the graded copy's cells there)."""
+    setup = {key for key, kind in kinds.items() if kind == "setup"}
+    pair = plain_pair_scaling(course, course.submitted_notebook("student000"), setup)
+    one, two = walls["warm, 1 local worker"], walls["warm, 2 local workers"]
+    start = max(e.timings.get("template_start", 0.0) for e in rows["warm, 1 local worker"])
+    floor = sum(seconds for key, seconds in graded.items() if key not in setup)
+    n = len(rows["warm, 1 local worker"])
+    print(f"\nCeilings on this machine: two plain processes of the graded copy's code, at once vs one after the other: {pair:.2f}x")
+    print(f"  warm, 2 local workers vs 1: measured {one / two:.2f}x; at best {one / (start + (one - start) / pair):.2f}x"
+          f" (each worker's template start, {start:.1f} s, is not shared; the rest scales {pair:.2f}x)")
+    print(f"  warm, 2 local workers vs plain nbgrader: measured {walls[NBGRADER] / two:.2f}x; at best"
+          f" {walls[NBGRADER] / (start + n * floor / pair):.2f}x (a template start, then each submission only its non-setup cells"
+          f" in a plain process, {floor:.2f} s, on 2 cores scaling {pair:.2f}x)")
 
 
 def tree_rss_bytes(root: int) -> int:
@@ -298,6 +342,7 @@ def main() -> None:
             print(f"  all code cells of {name}: {floor:.2f} s; a warm submission end to end / that floor: {warm['end to end'] / floor:.2f}x,"
                   f" its cells: {warm['all cells'] / floor:.2f}x; answer cells: {warm_answers:.2f} s / {answers:.2f} s ="
                   f" {warm_answers / answers:.2f}x")
+        print_ceilings(walls, rows, course, kinds, graded)
         if args.class_sizes:
             class_growth(course, correct, args.class_sizes)
 

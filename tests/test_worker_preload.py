@@ -32,8 +32,10 @@ def test_the_preload_covers_every_library_the_masters_judged_cells_import(course
     assert outside_the_standard_library <= set(JUDGING_IMPORTS)
 
 
-def test_the_preload_imports_the_engine_and_the_judging_libraries_in_a_fresh_process():
-    probe = ("import sys; from dvwcourse.worker_preload import JUDGING_IMPORTS, dask_setup; dask_setup(None); "
+def test_the_preload_imports_the_engine_and_the_judging_libraries_in_a_fresh_process_and_removes_only_the_profiler():
+    probe = ("import sys, types; from dvwcourse.worker_preload import JUDGING_IMPORTS, dask_setup; "
+             "worker = types.SimpleNamespace(periodic_callbacks=dict.fromkeys(['heartbeat', 'profile', 'profile-cycle'])); "
+             "dask_setup(worker); assert list(worker.periodic_callbacks) == ['heartbeat'], worker.periodic_callbacks; "
              "missing = [m for m in ('dvwcourse.safe_grading', *JUDGING_IMPORTS) if m not in sys.modules]; print(missing)")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
