@@ -203,10 +203,13 @@ def with_warm_kernels(course: Course, on: bool) -> Course:
     return course
 
 
-def timed_batch(course: Course, submissions, workers) -> tuple[float, list[Evaluation]]:
-    """One batch on a grader of its own (its templates start within the batch); the master's values are cached."""
+def timed_batch(course: Course, submissions, workers, templates_up: bool = False) -> tuple[float, list[Evaluation]]:
+    """One batch on a grader of its own (its templates start within the batch, or with `templates_up` before it, as in
+    the long run of a large class); the master's values are cached."""
     grader = Grader(course)
     grader.master_data()
+    if templates_up:  # one submission per worker, untimed: each worker's template starts and stays up
+        grader.grade_all(submissions[:getattr(workers, "count", 1)], force=True, workers=workers)
     evaluations: list[Evaluation] = []
     start = time.perf_counter()
     grader.grade_all(submissions, force=True, workers=workers, progress=evaluations.append)
@@ -314,6 +317,9 @@ def main() -> None:
             one, two, dask = (walls[f"{kind}, {w}"] for w in ("1 local worker", "2 local workers", "Dask, 2 local workers"))
             print(f"{kind}: 2 local workers vs 1: {one / two:.2f}x; Dask 2 workers vs 2 local workers: {two / dask:.2f}x; "
                   f"2 local workers vs plain nbgrader: {walls[NBGRADER] / two:.2f}x")
+        steady = {count: timed_batch(course, submissions, LocalWorkers(count), templates_up=True)[0] for count in (1, 2)}
+        print(f"warm, templates up before the batch (the steady state of a large class): 1 local worker {steady[1] / n:.2f} s per"
+              f" submission, 2 local workers {steady[2] / n:.2f} s: {steady[1] / steady[2]:.2f}x")
         print_dask_costs(walls, rows, Grader(course), submissions)
         print(f"Dask's MALLOC_TRIM_THRESHOLD_ in this process after its clusters: {os.environ.get('MALLOC_TRIM_THRESHOLD_')}"
               " (its workers run with it; the floor and plain nbgrader run without it)")

@@ -26,7 +26,7 @@ Course loop deadlines (times, the late policy as an nbgrader LateSubmissionPlugi
            CSVs), course_records (due date, roster, times, extensions, penalties into the gradebook),
            lms_export (Canvas, Moodle and nbgrader CSVs as nbgrader ExportPlugins).
 Scale out  workers (serial, local threads, Dask) with bundle (what a worker without the course needs),
-           code_version (workers must judge alike).
+           code_version (workers must judge alike), worker_preload (what a Dask worker imports when it starts).
 Engines    safe_grading (the default: sandboxed kernels, verdicts in the grader); stock_grading (plain
            `nbgrader autograde`, for comparison) with preprocessors (its fixes for tampered files).
 """
