@@ -282,6 +282,16 @@ get_ipython().events.register("post_run_cell", lambda result: _later())
 print(_leak())
 """
 
+# An answer cell that runs forever and swallows the KeyboardInterrupt the grader sends at its time limit.
+STUBBORN_LOOP = """while True:
+    try:
+        while True:
+            pass
+    except KeyboardInterrupt:
+        pass
+"""
+
+
 # Stallers: functions that return at once on the notebook's own inputs but never when the grader calls them
 # (they look at who calls), with or without swallowing the grader's interrupt. get_num_params is defined
 # here, correctly, because this code replaces its answer cell.
@@ -554,6 +564,8 @@ CASES: dict[str, Case] = {
     # Runaways: each costs only its own cell (curve_length, the last exercise).
     "infinite_loop": Case("correct", {"curve_length": "while True:\n    pass"}, expect_lost={"test_curve_length"},
                           what="infinite loop"),
+    "stubborn_loop": Case("correct", {"curve_length": STUBBORN_LOOP}, expect_lost={"test_curve_length"}, expect_status="incomplete",
+                          what="an answer cell that loops forever and swallows the interrupt: the grader stops its kernel"),
     "hang_when_graded": Case("correct", {FIRST: hang_when_graded(["get_num_params", "train_model"], False)},
                              expect_lost={"test_get_num_params", "test_train_model"},
                              what="two functions never return on the grader's inputs (each call is interrupted at its limit)"),

@@ -32,6 +32,13 @@ def test_corpus_case_gets_its_expected_outcome(graded, name):
         assert all(cell.points in (0, cell.max_points) for cell in report.cells)
 
 
+def test_a_cell_that_swallows_the_interrupt_has_its_kernel_stopped_once_not_rerun(graded):
+    _, _, reports = graded
+    notes = reports["stubborn_loop"].notes
+    assert any("Cell curve_length ignored the interrupt at its time limit, so the grader stopped the kernel" in n for n in notes), notes
+    assert not any("fresh kernel" in n for n in notes), notes  # no call of a later check waited on the busy kernel
+
+
 def test_every_case_is_in_the_gradebook_with_its_score(graded):
     course, _, reports = graded
     with open_gradebook(course) as gradebook:

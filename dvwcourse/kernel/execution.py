@@ -74,6 +74,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     unrun: list[str] = field(default_factory=list)  # cells never executed
     kernel_died: bool = False
+    stopped_in: str = ""  # the cell that ignored the interrupt at its time limit, whose kernel the grader then killed
     stuck_call: tuple[str, float, str] | None = None  # the request whose kernel the grader killed: its name, limit and why
     call_seconds: dict[str, float] = field(default_factory=dict)  # the slowest request of each CallClock name
     timings: dict[str, float] = field(default_factory=dict)  # kernel start, first cell (imports), all cells, "cell <id>" each
@@ -297,7 +298,7 @@ async def _run_cells(
         for grade_id_, test in testing.tests.items():
             if grade_id_ not in result.verdicts:
                 why = "the kernel died before it" if result.kernel_died else "the notebook ran out of time before it"
-                if result.stuck_call:
+                if result.stuck_call or result.stopped_in:
                     why = "the grader had to stop the kernel before it (see the note above)"
                 result.verdicts[grade_id_] = CellVerdict(grade_id_, 0.0, test.points, error=f"not run: {why}")
 
@@ -384,12 +385,20 @@ async def _run_kernel_cell(client: LimitedClient, cell: nbformat.NotebookNode, i
     for output in cell.get("outputs", []):
         if output.output_type == "error":
             result.errors[key] = f"{output.ename}: {output.evalue}"
-    if client.last_reply.get("ename") == "CellTimeoutError" and is_solution(cell):
+    timed_out = client.last_reply.get("ename") == "CellTimeoutError"  # nbclient interrupted the kernel
+    if timed_out and is_solution(cell):
         stopped.append(key)
         result.notes.append(
             f"Your cell {key} ran longer than {client.timeout} s at grading and was stopped. The grader trains with a"
             " small budget, so this usually means a hard-coded epoch count: write n_steps(50000), not 50000."
         )
+    if timed_out and not await client.answers_within(INTERRUPT_GRACE_SECONDS):
+        # The cell swallowed the interrupt: on a kernel that stays busy, every later cell would wait out its own limit
+        # (and each test cell's requests would kill and rerun the notebook), and fail all the same.
+        await client.km.provisioner.kill()
+        result.kernel_died, result.stopped_in = True, key
+        result.notes.append(f"Cell {key} ignored the interrupt at its time limit, so the grader stopped the kernel;"
+                            " later cells were not run.")
     if index in client.truncated:
         cell.outputs.append(nbformat.v4.new_output("stream", name="stdout", text=f"\n[output cut at {settings.max_output_bytes_per_cell} bytes]\n"))
         result.notes.append(f"Cell {key} printed more than {settings.max_output_bytes_per_cell} bytes; the rest was dropped.")
