@@ -112,7 +112,8 @@ def safe_grade(course: Course, source: Path | None, csv_path: Path, force: bool 
     for report in reports:
         if report.status != "graded" or report.flags:
             print(f"  {report.student}: {report.status}: {reason(report)}")
-    print_course_records(course, records, [standings[s] for s in sorted(recorded) if s in standings])
+    print_course_records(course, records, [standings[s] for s in sorted(recorded) if s in standings],
+                         {s.student for s in submissions if s.time_problem and s.timestamp is None})
     failed = [r.student for r in reports if not r.graded and r.status != PENDING]
     if failed:
         print(f"Could not grade {len(failed)} submissions: {', '.join(failed)}", file=sys.stderr)
@@ -142,15 +143,16 @@ def record_times_and_roster(course: Course, submissions: list[Submission]) -> tu
     return records, {standing.student: standing for standing in read_standings(course)}
 
 
-def print_course_records(course: Course, records: CourseRecords, standings: list[Standing]) -> None:
-    """The submissions a person should know about: late ones (with their penalty), those without a time, those
-    from students not on the roster."""
+def print_course_records(course: Course, records: CourseRecords, standings: list[Standing], unread_times: set[str] = frozenset()) -> None:
+    """The submissions a person should know about: late ones (with their penalty), those without a time (but those in
+    `unread_times`, whose flag above already names the file and the cause), those from students not on the roster."""
     for standing in standings:
         if standing.seconds_late > 0:
             print(f"  {standing.student}: late by {standing.seconds_late / 3600:.1f} h: raw score {standing.raw_score:g}, "
                   f"penalty {standing.late_penalty:g}, final {standing.score:g}")
-    if records.without_time:
-        print(f"  Submitted with no time (never counted late): {', '.join(records.without_time)}")
+    without_time = [student for student in records.without_time if student not in unread_times]
+    if without_time:
+        print(f"  Submitted with no time (never counted late): {', '.join(without_time)}")
     if records.unknown_students:
         print(f"  Not on the roster ({course.roster_csv}): {', '.join(records.unknown_students)}; graded and recorded, "
               "but no LMS will know them")

@@ -384,6 +384,14 @@ def test_the_summary_names_late_submissions_those_without_a_time_and_unknown_stu
     assert "Submitted with no time (never counted late): eve, bob" in out and "Not on the roster" in out and ": eve;" in out
 
 
+def test_the_summary_does_not_list_again_a_time_that_could_not_be_read(course, capsys):
+    """Its flag already names the file and the cause; the line of submissions without a time leaves it out."""
+    cli.print_course_records(course, CourseRecords(without_time=["eve", "bob"]), [], unread_times={"bob"})
+    assert "Submitted with no time (never counted late): eve\n" in capsys.readouterr().out
+    cli.print_course_records(course, CourseRecords(without_time=["bob"]), [], unread_times={"bob"})
+    assert "no time" not in capsys.readouterr().out
+
+
 @pytest.mark.integration
 def test_stock_nbgrader_autograde_applies_the_course_late_policy_itself(tmp_path):
     """`nbgrader autograde` reads timestamp.txt and calls our plugin through AssignLatePenalties."""
@@ -474,7 +482,8 @@ def test_a_time_that_cannot_be_read_is_no_time_in_the_gradebook_and_only_good_la
                                   "eve": "2026-12-09 25:00 UTC"})
     monkeypatch.setattr(cli, "Grader", GradesEverything)
     assert cli.safe_grade(course, None, tmp_path / "results.csv", workers=cli.LocalWorkers(1)) == 0
-    assert "eve: graded: submission time unknown: " in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "eve: graded: submission time unknown: " in out and "Submitted with no time" not in out  # named once, with its cause
     standings = {s.student: s for s in read_standings(course)}
     assert standings["eve"].timestamp is None and standings["eve"].late_penalty == 0 and standings["eve"].score == 4
     assert standings["ada"].late_penalty == 0 and standings["alan"].late_penalty == pytest.approx(0.2 * 8)  # 2 h past his extension
