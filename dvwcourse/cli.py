@@ -7,7 +7,6 @@ import os
 import sys
 from pathlib import Path
 
-
 from . import stock_grading
 from .batch_lock import batch_lock
 from .batch_stop import BatchStop, GradebookUnavailable, LowDiskSpace

@@ -150,6 +150,15 @@ class LimitedClient(NotebookClient):
                 return True
         return False
 
+    async def killed_for_ignoring_the_interrupt(self) -> bool:
+        """After nbclient interrupted the kernel at a time limit: whether it failed to answer within
+        INTERRUPT_GRACE_SECONDS (the student's code swallowed the interrupt), in which case it is killed, since
+        nothing else stops it."""
+        if await self.answers_within(INTERRUPT_GRACE_SECONDS):
+            return False
+        await self.km.provisioner.kill()
+        return True
+
     def output(self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:  # type: ignore[override]
         content = msg.get("content", {})
         data = content.get("data") or {}
@@ -175,8 +184,7 @@ class LimitedClient(NotebookClient):
             self.requesting = False
             self.nb.cells[cell_index] = shown
         if self.last_reply.get("ename") == "CellTimeoutError":  # nbclient interrupted the kernel
-            if not await self.answers_within(INTERRUPT_GRACE_SECONDS):
-                await self.km.provisioner.kill()  # the student's code ignored the interrupt: nothing else stops it
+            if await self.killed_for_ignoring_the_interrupt():
                 raise KernelStopped(f"your code ran longer than {seconds:g} s for one check, and ignored the interrupt", seconds)
             raise CallTimedOut(seconds)
         if self.last_reply.get("status") == "error":  # the agent failed: its text is for TAs only
@@ -392,10 +400,9 @@ async def _run_kernel_cell(client: LimitedClient, cell: nbformat.NotebookNode, i
             f"Your cell {key} ran longer than {client.timeout} s at grading and was stopped. The grader trains with a"
             " small budget, so this usually means a hard-coded epoch count: write n_steps(50000), not 50000."
         )
-    if timed_out and not await client.answers_within(INTERRUPT_GRACE_SECONDS):
-        # The cell swallowed the interrupt: on a kernel that stays busy, every later cell would wait out its own limit
-        # (and each test cell's requests would kill and rerun the notebook), and fail all the same.
-        await client.km.provisioner.kill()
+    # A cell that swallowed the interrupt: on a kernel that stays busy, every later cell would wait out its own limit
+    # (and each test cell's requests would kill and rerun the notebook), and fail all the same.
+    if timed_out and await client.killed_for_ignoring_the_interrupt():
         result.kernel_died, result.stopped_in = True, key
         result.notes.append(f"Cell {key} ignored the interrupt at its time limit, so the grader stopped the kernel;"
                             " later cells were not run.")
