@@ -26,7 +26,7 @@ KINDS = ("first submission", "next submission")
 CHILD = """
 import json, sys, time
 from pathlib import Path
-from dvwcourse.inputs import Submission
+from dvwcourse.intake import Submission
 from dvwcourse.safe_grading import Grader
 from dvwcourse.settings import load_course
 grader = Grader(load_course(Path(sys.argv[1])))

@@ -29,7 +29,7 @@ from dvwcourse.bundle import PackedSubmission
 from dvwcourse.cells import grade_id, is_solution, is_test_cell
 from dvwcourse.checkspec import library_indexes
 from dvwcourse.course_copy import copy_course
-from dvwcourse.inputs import find_submissions
+from dvwcourse.intake import find_submissions
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import Evaluation, Grader
 from dvwcourse.samples import fill_answers, sample_answers

@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 
 from dvwcourse.course_copy import copy_course
-from dvwcourse.inputs import Submission
+from dvwcourse.intake import Submission
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import Grader
 from dvwcourse.samples import fill_answers, sample_answers, write_submission

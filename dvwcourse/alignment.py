@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-from .cells import grade_id, is_solution
+from .cells import grade_id, is_solution, raw_claims_course_cell, raw_grade_id
 
 PLACEHOLDERS = ("# YOUR CODE HERE", "raise NotImplementedError()", "YOUR ANSWER HERE")
 
@@ -45,6 +45,21 @@ class Alignment:
     def copies(self, answer: str) -> list[int]:
         """The submitted cells that are `answer`, in the file's order."""
         return sorted(index for index, gid in self.mapped.items() if gid == answer)
+
+
+def submitted_cells(raw: list) -> list[SubmittedCell]:
+    """A file's cells as plain data (anything that is not a code, text or raw cell is dropped)."""
+    kept = (cell for cell in raw if isinstance(cell, dict) and cell.get("cell_type") in ("code", "markdown", "raw"))
+    return [SubmittedCell(n, cell["cell_type"], _text(cell.get("source", "")), raw_grade_id(cell) or _cell_id(cell),
+                          raw_claims_course_cell(cell)) for n, cell in enumerate(kept)]
+
+
+def _text(source: object) -> str:
+    return "".join(str(s) for s in source) if isinstance(source, list) else str(source)
+
+
+def _cell_id(cell: dict) -> str | None:
+    return cell.get("id") if isinstance(cell.get("id"), str) else None
 
 
 def normalized(text: str) -> str:

@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
-from .alignment import SubmittedCell, align, normalized
-from .cells import grade_id, is_solution, raw_claims_course_cell, raw_grade_id
+from .alignment import SubmittedCell, align, normalized, submitted_cells
+from .cells import grade_id, is_solution
+from .intake.notebook_file import NotReadable, read_notebook_cells
 
 STUDENT_CELL = "dvwcourse"  # metadata key of the cells the student added, in the graded notebook
 
@@ -63,9 +63,7 @@ def read_answers(path: Path, release: nbformat.NotebookNode) -> Answers:
     raw = _raw_cells(path, answers)
     if raw is None:
         return answers
-    cells = [SubmittedCell(n, cell["cell_type"], _text(cell.get("source", "")), raw_grade_id(cell) or _cell_id(cell),
-                           raw_claims_course_cell(cell))
-             for n, cell in enumerate(c for c in raw if isinstance(c, dict) and c.get("cell_type") in ("code", "markdown", "raw"))]
+    cells = submitted_cells(raw)
     found = align(release, cells)
     extra: set[int] = set()
     for stub in (c for c in release.cells if is_solution(c)):
@@ -114,39 +112,18 @@ def place(cells: list[SubmittedCell], mapped: dict[int, str], refused: list[int]
 def _raw_cells(path: Path, answers: Answers) -> list | None:
     """The file's list of cells, or None with the reason in `answers.unreadable`."""
     try:
-        raw = path.read_bytes()
-    except OSError as error:
-        answers.unreadable = f"{path}: cannot be read ({error.strerror})"
+        notebook = read_notebook_cells(path)
+    except NotReadable as error:
+        answers.unreadable = str(error)
         return None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        text = raw.decode("utf-8", errors="replace")
-        answers.notes.append(f"{path.name} is not valid UTF-8 (byte {error.start}); undecodable bytes were replaced")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        answers.unreadable = f"{path.name} is not a notebook: invalid JSON at line {error.lineno}, column {error.colno} ({error.msg})"
-        return None
-    cells = data.get("cells") if isinstance(data, dict) else None
-    if not isinstance(cells, list):
-        answers.unreadable = f"{path.name} is not a notebook: it has no list of cells"
-        return None
-    return cells
-
-
-def _text(source: object) -> str:
-    return "".join(str(s) for s in source) if isinstance(source, list) else str(source)
+    answers.notes += notebook.notes
+    return notebook.cells
 
 
 def _numbers(indexes: list[int], shown: int = 10) -> str:
     """Cell numbers as a student counts them (from 1), the first few only."""
     more = f" and {len(indexes) - shown} more" if len(indexes) > shown else ""
     return ", ".join(str(n + 1) for n in indexes[:shown]) + more
-
-
-def _cell_id(cell: dict) -> str | None:
-    return cell.get("id") if isinstance(cell.get("id"), str) else None
 
 
 def assemble(master: nbformat.NotebookNode, release: nbformat.NotebookNode, answers: Answers) -> nbformat.NotebookNode:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .code_version import grading_code_version
-from .inputs import Submission
+from .intake import Submission
 from .settings import Course, CourseError
 
 

@@ -13,7 +13,7 @@ from .batch_stop import BatchStop, GradebookUnavailable, LowDiskSpace
 from .class_report import write_class_report
 from .course_records import CourseRecords, update_course_records
 from .feedback import copy_exchange_stamps, write_feedback_zip
-from .inputs import Submission, find_submissions
+from .intake import Submission, find_submissions
 from .lms_export import DEFAULT_NAMES, EXPORTERS, Standing, export_grades, read_standings
 from .progress import Progress
 from .records import GradeReport

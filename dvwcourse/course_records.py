@@ -9,7 +9,7 @@ from nbgrader.api import Gradebook
 from nbgrader.plugins import LateSubmissionPlugin
 
 from .deadlines import extension_for, late_plugin, utc_naive
-from .inputs import Submission
+from .intake import Submission
 from .nbgrader_api import in_gradebook
 from .roster import Student, read_extensions, read_roster
 from .settings import Course

@@ -91,6 +91,12 @@ def parse_zip_timestamp(course: Course, text: str, file_name: str) -> datetime:
     except ValueError as error:
         raise UnreadableTime(f"{file_name}: timestamp {text!r} does not match lms.zip_timestamp_format "
                           f"{course.zip_timestamp_format!r} in course.yml ({error})") from error
+    return in_course_zone(course, moment)
+
+
+def in_course_zone(course: Course, moment: datetime) -> datetime:
+    """A time read from an LMS's file name, UTC and naive as the gradebook stores it; one without a zone is in the
+    due date's zone (the course's), else UTC."""
     if moment.tzinfo is None and course.due is not None:
         moment = moment.replace(tzinfo=course.due.tzinfo)
     return utc_naive(moment)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .atomic import write_bytes_atomic, write_text_atomic
 from .html_pages import render_page
-from .inputs import SUBMISSION_STAMPS
+from .intake import SUBMISSION_STAMPS
 from .records import GradeReport
 from .roster import Student
 from .settings import Course

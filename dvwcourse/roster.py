@@ -7,6 +7,7 @@ lms_user_id.
 from __future__ import annotations
 
 import csv
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -71,3 +72,23 @@ def read_csv_rows(path: Path, required: list[str]) -> list[tuple[int, dict[str, 
             return [(reader.line_num, {k: (v or "") for k, v in row.items() if k is not None}) for row in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise CourseError(f"{path}: cannot be read as a CSV file ({type(error).__name__}: {error})") from error
+
+
+def find_on_roster(roster: dict[str, Student], student_id: str = "", lms_user_id: str = "", full_name: str = "") -> str | None:
+    """The roster id of the student an LMS download names: by course id, else LMS user id, else full name ("Ada
+    Lovelace", "Lovelace, Ada" or Canvas's "lovelaceada": any order, case, accents or punctuation). None when no one
+    matches, or several do (never a guess)."""
+    if student_id in roster:
+        return student_id
+    by_lms_id = [s.id for s in roster.values() if lms_user_id and s.lms_user_id == lms_user_id]
+    if by_lms_id:
+        return by_lms_id[0] if len(by_lms_id) == 1 else None
+    wanted = squashed(full_name)
+    by_name = [s.id for s in roster.values() if wanted and wanted in (squashed(s.first_name + s.last_name), squashed(s.last_name + s.first_name))]
+    return by_name[0] if len(by_name) == 1 else None
+
+
+def squashed(name: str) -> str:
+    """A name without case, accents, spaces or punctuation: how LMSs' spellings of one name compare equal."""
+    letters = unicodedata.normalize("NFKD", name)
+    return "".join(c for c in letters if c.isalnum() and not unicodedata.combining(c)).casefold()

@@ -35,7 +35,7 @@ from .diskspace import ensure_free_space
 from .kernel.execution import RunResult, Testing, run_notebook
 from .feedback import write_feedback
 from .gradebook_io import store_scores
-from .inputs import Submission
+from .intake import Submission
 from .records import PENDING, Evaluation, GradeReport
 from .rerun_state import RerunState, state_entry
 from .kernel.sandbox import KernelLauncher, make_launcher

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .inputs import Submission
+from .intake import Submission
 from .records import GradeReport
 from .safe_grading import Grader
 from .settings import Course

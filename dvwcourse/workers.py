@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol
 
 from .bundle import MasterBundle, PackedSubmission
-from .inputs import Submission
+from .intake import Submission
 from .records import Evaluation
 
 

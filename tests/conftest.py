@@ -12,7 +12,7 @@ import pytest
 
 from corpus import CASES, NEEDS_SANDBOX, build
 from dvwcourse.course_copy import copy_course as copy_inputs
-from dvwcourse.inputs import find_submissions
+from dvwcourse.intake import find_submissions
 from dvwcourse.release import build_release
 from dvwcourse.results import format_reports
 from dvwcourse.safe_grading import Grader

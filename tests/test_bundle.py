@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from dvwcourse.bundle import PackedSubmission
-from dvwcourse.inputs import Submission
+from dvwcourse.intake import Submission
 from dvwcourse.safe_grading import Grader, grader_from_bundle
 from dvwcourse.settings import CourseError
 

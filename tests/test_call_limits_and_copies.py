@@ -10,7 +10,7 @@ import pytest
 
 from conftest import copy_course, tighten_limits, write_corpus
 from corpus import CASES, Case, hang_when_graded
-from dvwcourse.inputs import Submission, find_submissions
+from dvwcourse.intake import Submission, find_submissions
 from dvwcourse.kernel.sandbox import bubblewrap_works
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import MAX_FRESH_KERNELS, MIN_CALL_SECONDS, Grader, call_time_limits

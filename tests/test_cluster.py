@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import copy_course, write_corpus
-from dvwcourse.inputs import find_submissions
+from dvwcourse.intake import find_submissions
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import Grader
 from dvwcourse.settings import load_course

@@ -26,7 +26,7 @@ from dvwcourse.course_schema import LatePolicySection
 from dvwcourse.deadlines import (CourseLatePenalty, UnreadableTime, late_penalty, late_plugin, parse_zip_timestamp,
                                  read_timestamp_file)
 from dvwcourse.feedback import copy_exchange_stamps, write_feedback_zip
-from dvwcourse.inputs import find_submissions
+from dvwcourse.intake import find_submissions
 from dvwcourse.lms_export import CANVAS_COLUMNS, MOODLE_COLUMNS, Standing, export_grades, read_standings
 from dvwcourse.kernel.sandbox import KernelLauncher
 from dvwcourse.nbgrader_api import course_config, open_gradebook
@@ -142,8 +142,13 @@ def test_a_timestamp_file_nbgrader_cannot_read_leaves_that_time_unknown_and_name
 def lms_zip(path: Path, names: list[str]) -> Path:
     with zipfile.ZipFile(path, "w") as bundle:
         for name in names:
-            bundle.writestr(name, nbformat.writes(nbformat.v4.new_notebook()))
+            bundle.writestr(name, nbformat.writes(nbformat.v4.new_notebook(metadata={"uploaded_as": name})))
     return path
+
+
+def uploaded_as(notebook: Path) -> str:
+    """Which file of an lms_zip a submission's notebook came from (the intake names it as the student uploaded it)."""
+    return nbformat.read(notebook, as_version=4).metadata["uploaded_as"]
 
 
 def test_times_come_from_lms_file_names_in_the_due_dates_zone_and_the_latest_attempt_counts(course_copy, tmp_path):
@@ -154,7 +159,8 @@ def test_times_come_from_lms_file_names_in_the_due_dates_zone_and_the_latest_att
     ])
     submissions = {s.student: s for s in find_submissions(course_copy, archive)}
     assert submissions["ada"].timestamp == datetime(2026, 12, 4, 15, 30)  # 16:30 at +01:00, the due date's zone
-    assert submissions["ada"].notebook.name.startswith("depth_vs_width_ada_attempt_2026-12-04-16-30")
+    assert uploaded_as(submissions["ada"].notebook).startswith("depth_vs_width_ada_attempt_2026-12-04-16-30")
+    assert submissions["ada"].notebook.name == "depth_vs_width.ipynb"  # as uploaded, without the LMS's prefix
     assert submissions["alan"].timestamp == datetime(2026, 12, 5, 18, 0)
 
 
@@ -176,8 +182,7 @@ def test_an_attempt_whose_time_cannot_be_read_is_named_on_the_attempt_that_count
     [ada] = find_submissions(course_copy, archive)  # which attempt is later cannot be known: the one with a time counts
     assert ada.timestamp == datetime(2026, 12, 4, 15, 30)
     assert ada.time_flag.startswith(f"an attempt's time unknown: {archive}: depth_vs_width_ada_attempt_2026-12-0_depth_vs_width.ipynb: ")
-    assert ada.time_flag.endswith("graded the latest attempt with a time, depth_vs_width_ada_attempt_2026-12-04-16-30-00_depth_vs_width.ipynb"
-                                  " — check it by hand")
+    assert ada.time_flag.endswith("graded the latest attempt with a time, submitted 2026-12-04 15:30:00 UTC — check it by hand")
 
 
 # -- roster and extensions ------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from dvwcourse import cli
 from dvwcourse.atomic import write_text_atomic
 from dvwcourse.batch_stop import LowDiskSpace
 from dvwcourse.diskspace import ensure_free_space
-from dvwcourse.inputs import find_submissions
+from dvwcourse.intake import find_submissions
 from dvwcourse.nbgrader_api import open_gradebook
 from dvwcourse.kernel.out_of_space import out_of_space_notes
 from dvwcourse.release import build_release

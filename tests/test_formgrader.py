@@ -18,7 +18,7 @@ import nbformat
 import pytest
 
 from conftest import allow_unsandboxed, copy_course
-from dvwcourse.inputs import find_submissions
+from dvwcourse.intake import find_submissions
 from dvwcourse.kernel.sandbox import bubblewrap_works
 from dvwcourse.nbgrader_api import open_gradebook
 from dvwcourse.release import build_release

@@ -12,7 +12,7 @@ import dvwcourse.nbgrader_api as nbgrader_api
 import dvwcourse.safe_grading as safe_grading
 from dvwcourse import cli
 from dvwcourse.batch_stop import GradebookUnavailable
-from dvwcourse.inputs import Submission
+from dvwcourse.intake import Submission
 from dvwcourse.kernel.sandbox import KernelLauncher
 from dvwcourse.nbgrader_api import in_gradebook
 from dvwcourse.records import PENDING

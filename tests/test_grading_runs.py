@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from conftest import copy_course, write_corpus
-from dvwcourse.inputs import find_submissions
+from dvwcourse.intake import find_submissions
 from dvwcourse.release import build_release
 from dvwcourse.results import isolation_statement
 from dvwcourse.safe_grading import Grader

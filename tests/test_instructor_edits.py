@@ -9,7 +9,7 @@ import pytest
 
 from conftest import copy_course
 from dvwcourse.cells import grade_id
-from dvwcourse.inputs import find_submissions
+from dvwcourse.intake import find_submissions
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import Grader
 from dvwcourse.samples import fill_answers, sample_answers

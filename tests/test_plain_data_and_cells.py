@@ -82,7 +82,7 @@ def raw_cell(grade_id: str, source) -> dict:
     (b"\x00\xff not json", "invalid JSON"),
     (b"[1, 2]", "no list of cells"),
     (b'{"cells": 5}', "no list of cells"),
-    (b"", "invalid JSON"),
+    (b"", "is empty (0 bytes)"),
 ])
 def test_a_file_that_is_not_a_notebook_is_unreadable_with_the_reason(tmp_path, raw, why):
     answers = answers_from(tmp_path, raw)

@@ -16,7 +16,7 @@ import sqlalchemy
 from conftest import copy_course, write_corpus
 import dvwcourse.nbgrader_api as nbgrader_api
 from dvwcourse.batch_stop import GradebookUnavailable
-from dvwcourse.inputs import find_submissions
+from dvwcourse.intake import find_submissions
 from dvwcourse.nbgrader_api import open_gradebook
 from dvwcourse.release import build_release
 from dvwcourse.records import PENDING

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 import dvwcourse.safe_grading as safe_grading
-from dvwcourse.inputs import Submission
+from dvwcourse.intake import Submission
 from dvwcourse.rerun_state import RerunState, state_entry
 from dvwcourse.safe_grading import REFUSED_UNSANDBOXED, Grader
 from dvwcourse.kernel.sandbox import KernelLauncher

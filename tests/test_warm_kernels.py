@@ -20,7 +20,7 @@ from dvwcourse.assemble import read_answers
 from dvwcourse.checkspec import library_indexes, library_sources
 from dvwcourse.kernel.execution import run_notebook
 from dvwcourse.kernel.fork_server import shell_magics
-from dvwcourse.inputs import Submission, find_submissions
+from dvwcourse.intake import Submission, find_submissions
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import Grader
 from dvwcourse.samples import fill_answers, sample_answers
