@@ -47,22 +47,28 @@ def unpack_course(bundle: MasterBundle, folder: Path) -> None:
 
 @dataclass(frozen=True)
 class PackedSubmission:
-    """A submission's files as bytes, named as submitted (the digest and the sandbox see the same names)."""
+    """A submission's files as bytes, named as submitted (the digest and the sandbox see the same names), and what
+    the intake found out about them."""
 
     student: str
-    notebook_name: str
+    notebook_name: str  # "" when no notebook of the assignment was handed in
     notebook: bytes
     files: dict[str, bytes] = field(default_factory=dict)
+    about: dict[str, Any] = field(default_factory=dict)  # the Submission's found, others and problem
 
     @classmethod
     def pack(cls, submission: Submission) -> PackedSubmission:
         """Raises OSError when a file cannot be read."""
         files = {path.name: path.read_bytes() for path in submission.files}
-        return cls(submission.student, submission.notebook.name, submission.notebook.read_bytes(), files)
+        notebook = submission.notebook
+        about = {"found": submission.found, "others": submission.others, "problem": submission.problem}
+        return cls(submission.student, notebook.name if notebook else "", notebook.read_bytes() if notebook else b"", files, about)
 
     def unpack(self, folder: Path) -> Submission:
-        (folder / self.notebook_name).write_bytes(self.notebook)
+        notebook = folder / self.notebook_name if self.notebook_name else None
+        if notebook:
+            notebook.write_bytes(self.notebook)
         (folder / "files").mkdir()
         for name, content in self.files.items():
             (folder / "files" / name).write_bytes(content)
-        return Submission(self.student, folder / self.notebook_name, [folder / "files" / name for name in self.files])
+        return Submission(self.student, notebook, [folder / "files" / name for name in self.files], **self.about)

@@ -12,8 +12,8 @@ from .batch_lock import batch_lock
 from .batch_stop import BatchStop, GradebookUnavailable, LowDiskSpace
 from .class_report import write_class_report
 from .course_records import CourseRecords, update_course_records
-from .feedback import copy_exchange_stamps, write_feedback_zip
-from .intake import Submission, find_submissions
+from .feedback import copy_exchange_stamps, write_feedback, write_feedback_zip
+from .intake import Submission, find_submissions, read_submissions
 from .lms_export import DEFAULT_NAMES, EXPORTERS, Standing, export_grades, read_standings
 from .progress import Progress
 from .records import GradeReport
@@ -70,7 +70,10 @@ def nbgrader_grade(course: Course, students: list[str], csv_path: Path) -> int:
 
 def safe_grade(course: Course, source: Path | None, csv_path: Path, force: bool = False, workers: Workers | None = None,
                report_path: Path | None = None) -> int:
-    submissions = find_submissions(course, source)
+    intake = read_submissions(course, source)
+    submissions = intake.submissions
+    for notice in intake.notices:  # nobody's grade: an instructor should look at these files
+        print(f"warning: {notice}", file=sys.stderr)
     if not submissions:
         print(f"No submissions found in {source or course.root / 'submitted'}", file=sys.stderr)
         return 1
@@ -97,6 +100,9 @@ def safe_grade(course: Course, source: Path | None, csv_path: Path, force: bool 
                   "run again or `dvwcourse export` to record them", file=sys.stderr)
             times_failed = True
     try:
+        for report in reports:  # the feedback page's story now has the submission time, lateness and final score
+            if report.student in standings and report.status != PENDING:
+                write_feedback(course, report, standings[report.student])
         write_grades_csv(reports, csv_path, standings)
         write_class_report(course, reports, report_path, isolation, standings, records)
     except OSError as error:  # written whole or not at all: the previous versions stay

@@ -9,18 +9,21 @@ from pathlib import Path
 from .atomic import write_bytes_atomic, write_text_atomic
 from .html_pages import render_page
 from .intake import SUBMISSION_STAMPS
+from .lms_export import Standing, points
 from .records import GradeReport
 from .roster import Student
 from .settings import Course
 
 
-def write_feedback(course: Course, report: GradeReport) -> Path:
-    """feedback/<student>/<assignment>/<notebook>.html: first one row per exercise (lost points first), then every
-    check's outcome, failed ones first, in the grader's words (hidden
-    checks by their message only, their code only if course.yml says so). Written whole or not at all."""
+def write_feedback(course: Course, report: GradeReport, standing: Standing | None = None) -> Path:
+    """feedback/<student>/<assignment>/<notebook>.html: the submission's story (the file graded and how it was found;
+    with the gradebook's `standing`, also when it was submitted, whether late, the penalty and the final score), then
+    one row per exercise (lost points first), then every check's outcome, failed ones first, in the grader's words
+    (hidden checks by their message only, their code only if course.yml says so). Written whole or not at all."""
     path = course.root / "feedback" / report.student / course.assignment_id / f"{course.notebook}.html"
     rows = sorted(report.cells, key=lambda cell: cell.points >= cell.max_points)  # exercises that lost points first
-    html = render_page("feedback.html.j2", title=course.title, report=report, rows=rows, show_hidden_source=course.show_hidden_test_source)
+    html = render_page("feedback.html.j2", title=course.title, report=report, rows=rows, show_hidden_source=course.show_hidden_test_source,
+                       standing=standing if standing and standing.submitted else None, points=points)
     return write_text_atomic(path, html)
 
 

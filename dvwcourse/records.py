@@ -66,6 +66,8 @@ class GradeReport:
     seconds: float = 0.0
     sandboxed: bool = False  # whether its kernel ran in the sandbox (on whichever worker graded it)
     skipped: bool = False  # unchanged since the last grading: its earlier result
+    graded_file: str = ""  # the name of the file graded, as handed in
+    found: str = ""  # how that file was found, when not by its name where nbgrader puts it
 
     @property
     def graded(self) -> bool:

@@ -238,9 +238,13 @@ class Grader:
 
     def _evaluate(self, submission: Submission) -> Evaluation:
         master = self.master_data()
+        if submission.notebook is None:
+            return Evaluation.failed(submission.student, "unreadable", self.max_score, submission.problem)
         answers = read_answers(submission.notebook, self.template)
         if answers.unreadable:
-            return Evaluation.failed(submission.student, "unreadable", self.max_score, answers.unreadable)
+            failed = Evaluation.failed(submission.student, "unreadable", self.max_score, answers.unreadable)
+            failed.report.flags = submission.intake_flags
+            return failed
         nb = assemble(self.master, self.template, answers)
         result = self._run_kernel(nb, self.testing(submission.student, master["call_seconds"]), submission.files)
         cells = [result.verdicts[grade_id] for grade_id in self.tests]
@@ -254,7 +258,9 @@ class Grader:
             submission.student,
             "incomplete" if result.kernel_died or result.unrun else "graded",
             sum(c.points for c in cells), self.max_score, cells,
-            notes=[*answers.notes, *result.notes], flags=[*answers.flags, *(f"{c.grade_id}: {flag}" for c in cells for flag in c.flags)],
+            notes=[*answers.notes, *result.notes],
+            flags=[*submission.intake_flags, *answers.flags, *(f"{c.grade_id}: {flag}" for c in cells for flag in c.flags)],
+            graded_file=submission.notebook.name, found=submission.found,
         )
         return Evaluation(report, "", nb, self._written_answers(answers), result.timings)
 

@@ -54,15 +54,19 @@ def sample_notebooks(course: Course) -> dict[str, nbformat.NotebookNode]:
 
 # When each sample was handed in, relative to the due date: late by a day and two hours, or on time.
 SAMPLE_TIMES = {"correct-student": timedelta(hours=-2), "make-data-mistake": timedelta(hours=26), "blank-student": timedelta(days=-1)}
+# The file names they uploaded: one saved from Colab as a copy, and downloaded twice (found by its content).
+SAMPLE_UPLOADS = {"correct-student": "Copy of {notebook} (1).ipynb"}
 
 
 def write_sample_download(course: Course, path: Path) -> Path:
     """The samples as an LMS download zip (file names as zip_filename_regexp and lms.zip_timestamp_format in
-    course.yml read them), handed in at SAMPLE_TIMES around the due date (or now, without one)."""
+    course.yml read them), handed in at SAMPLE_TIMES around the due date (or now, without one), uploaded under
+    the names in SAMPLE_UPLOADS (else the release's)."""
     due = course.due or datetime.now(timezone.utc)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
         for student, nb in sample_notebooks(course).items():
             stamp = (due + SAMPLE_TIMES[student]).strftime(course.zip_timestamp_format)
-            bundle.writestr(f"{course.assignment_id}_{student}_attempt_{stamp}_{course.notebook}.ipynb", nbformat.writes(nb))
+            uploaded = SAMPLE_UPLOADS.get(student, "{notebook}.ipynb").format(notebook=course.notebook)
+            bundle.writestr(f"{course.assignment_id}_{student}_attempt_{stamp}_{uploaded}", nbformat.writes(nb))
     return write_bytes_atomic(path, buffer.getvalue())

@@ -12,7 +12,7 @@ import dvwcourse.nbgrader_api as nbgrader_api
 import dvwcourse.safe_grading as safe_grading
 from dvwcourse import cli
 from dvwcourse.batch_stop import GradebookUnavailable
-from dvwcourse.intake import Submission
+from dvwcourse.intake import Intake, Submission
 from dvwcourse.kernel.sandbox import KernelLauncher
 from dvwcourse.nbgrader_api import in_gradebook
 from dvwcourse.records import PENDING
@@ -104,7 +104,7 @@ def test_a_batch_whose_gradebook_goes_away_records_what_it_can_leaves_the_rest_p
     for student in ("ann", "bo", "cy"):
         files.append(tmp_path / f"{student}.ipynb")
         files[-1].write_text("{ not a notebook")
-    monkeypatch.setattr(cli, "find_submissions", lambda course, source: [Submission(path.stem, path) for path in files])
+    monkeypatch.setattr(cli, "read_submissions", lambda course, source: Intake([Submission(path.stem, path) for path in files]))
     status = cli.safe_grade(course, tmp_path, tmp_path / "grades.csv")
     assert status == cli.EXIT_GRADEBOOK_UNAVAILABLE == 4
     assert stored == ["ann"] and grader.state.final_entry("ann", Submission("ann", files[0]).digest(), grader.fingerprint)

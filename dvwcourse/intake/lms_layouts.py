@@ -73,7 +73,7 @@ def _course_layout(course: Course, name: str) -> Owner | None:
     info = collector.collect(name)
     if not info or not info.get("student_id"):
         return None
-    owner = Owner("course.yml's zip_filename_regexp", student_id=info["student_id"], file_name=_uploaded_name(name, info.get("file_id") or ""))
+    owner = Owner("course.yml's zip_filename_regexp", student_id=info["student_id"], file_name=_uploaded_name(course.zip_filename_regexp, name))
     if info.get("timestamp"):
         return _timed(owner, lambda: parse_zip_timestamp(course, info["timestamp"], name))
     return owner
@@ -83,13 +83,12 @@ def _extension(name: str) -> str:
     return "." + name.rsplit(".", 1)[1] if "." in name else ""
 
 
-def _uploaded_name(name: str, file_id: str) -> str:
-    """The uploaded file's name from nbgrader's `file_id` group, which may lack the extension (`\\w+` stops at the dot);
-    the whole name when the group does not end the name."""
-    for candidate in (file_id, file_id + _extension(name)):
-        if candidate and name.endswith("_" + candidate):
-            return candidate
-    return name
+def _uploaded_name(regexp: str, name: str) -> str:
+    """The uploaded file's name: from where nbgrader's `file_id` group starts (the group itself may stop early: `\\w+`
+    stops at a dot or a space) to the end; the whole name without that group."""
+    match = re.match(regexp, name)
+    start = match.start("file_id") if match and "file_id" in match.re.groupindex and match.start("file_id") >= 0 else 0
+    return name[start:]
 
 
 def _canvas(course: Course, name: str) -> Owner | None:
