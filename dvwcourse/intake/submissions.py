@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import shutil
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Callable
 import nbformat
 
 from ..deadlines import TIMESTAMP_FILE, UnreadableTime, read_timestamp_file
-from ..roster import find_on_roster, read_roster
+from ..roster import Student, find_on_roster, read_roster
 from ..settings import Course, CourseError
 from .archives import LITTER, ArchiveProblem, unpack_zip
 from .lms_layouts import Owner, file_owner, folder_owner
@@ -31,6 +32,7 @@ MAX_EXTRA_FILE_BYTES = 20_000_000  # other files of a submission copied into its
 SUBMISSION_STAMPS = {TIMESTAMP_FILE, "submission_secret.txt"}  # nbgrader's files about a submission, not the student's work
 MAX_DEPTH = 4  # folders searched below a hand-in's top (a notebook one or two folders down is found)
 MAX_FILES = 2000  # files taken from one hand-in, at most
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # a student id that is also a safe folder name
 
 
 @dataclass
@@ -164,8 +166,9 @@ def from_download(course: Course, origin: Path, download: Path, attempts: Path, 
     notices = []
     for entry in top_entries(download):
         owner = folder_owner(course, entry.name) if entry.is_dir() else file_owner(course, entry.name)
-        if owner is None and entry.is_file() and entry.suffix.lower() == ".ipynb":  # a folder of <student>.ipynb
-            submissions.setdefault(entry.stem, []).append(Submission(entry.stem, entry))
+        student = notebook_owner(entry, roster) if owner is None else None
+        if student:  # a folder of <student>.ipynb
+            submissions.setdefault(student, []).append(Submission(student, entry))
             continue
         if owner is None:
             notices.append(f"{origin}: {entry.relative_to(download)}: not graded: whose {'folder' if entry.is_dir() else 'file'} this is cannot be told from "
@@ -184,6 +187,13 @@ def from_download(course: Course, origin: Path, download: Path, attempts: Path, 
         submission.timestamp, submission.time_problem = hand_in.timestamp, hand_in.time_problem
         submissions.setdefault(hand_in.student, []).append(submission)
     return Intake([latest_attempt(submissions[student]) for student in sorted(submissions)], notices)
+
+
+def notebook_owner(entry: Path, roster: dict[str, Student]) -> str | None:
+    """The student of a `<student>.ipynb` in a folder of notebooks: a roster id or name, or any name safe as an id."""
+    if not entry.is_file() or entry.suffix != ".ipynb":
+        return None
+    return find_on_roster(roster, entry.stem, full_name=entry.stem) or (entry.stem if SAFE_ID.fullmatch(entry.stem) else None)
 
 
 def top_entries(download: Path) -> list[Path]:
@@ -241,7 +251,8 @@ def student_id_from(owner: Owner) -> str:
         text = f"{owner.full_name}-{owner.lms_user_id}"
     else:
         text = owner.full_name.lower()
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-_") or f"unnamed-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()  # "Émilie" -> "Emilie"
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", ascii_text).strip("-_") or f"unnamed-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 def latest_attempt(attempts: list[Submission]) -> Submission:
