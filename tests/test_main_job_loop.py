@@ -44,3 +44,10 @@ def test_the_main_job_goes_from_an_lms_download_to_a_canvas_file_with_late_penal
             results["make-data-mistake"]["final_score"]) == ("22", "4.4", "17.6")
     report = (tmp_path / "class-report.html").read_text()
     assert "Times and late penalties" in report and "4.4" in report and "blank-student" in report
+
+    # The correct sample was uploaded as a Colab copy: found by its content, and everyone is told which file was graded.
+    found = "no file named depth_vs_width.ipynb was handed in; graded `Copy of depth_vs_width (1).ipynb`"
+    assert f"correct-student: graded: {found}" in out and found in report
+    assert found in (tmp_path / "feedback/correct-student/depth_vs_width/depth_vs_width.html").read_text()
+    late_page = (tmp_path / "feedback/make-data-mistake/depth_vs_width/depth_vs_width.html").read_text()
+    assert "Late by 26.0 hours: late penalty 4.4 points." in late_page and "22 &minus; 4.4 late penalty = 17.6 / 32" in late_page
