@@ -12,11 +12,12 @@ from .batch_lock import batch_lock
 from .batch_stop import BatchStop, GradebookUnavailable, LowDiskSpace
 from .class_report import write_class_report
 from .course_records import CourseRecords, update_course_records
-from .feedback import copy_exchange_stamps, write_feedback, write_feedback_zip
+from .feedback import copy_exchange_stamps, refresh_feedback, write_feedback_zip
 from .intake import Submission, find_submissions, read_submissions
 from .lms_export import DEFAULT_NAMES, EXPORTERS, Standing, export_grades, read_standings
 from .progress import Progress
 from .records import GradeReport
+from .rerun_state import RerunState
 from .release import build_release
 from .results import RESULTS_CSV, isolation_statement, reason, format_reports, write_grades_csv
 from .roster import Student, read_extensions, read_roster
@@ -100,9 +101,7 @@ def safe_grade(course: Course, source: Path | None, csv_path: Path, force: bool 
                   "run again or `dvwcourse export` to record them", file=sys.stderr)
             times_failed = True
     try:
-        for report in reports:  # the feedback page's story now has the submission time, lateness and final score
-            if report.student in standings and report.status != PENDING:
-                write_feedback(course, report, standings[report.student])
+        refresh_feedback(course, reports, standings)  # with the submission time, lateness, penalty and final score
         write_grades_csv(reports, csv_path, standings)
         write_class_report(course, reports, report_path, isolation, standings, records)
     except OSError as error:  # written whole or not at all: the previous versions stay
@@ -166,6 +165,9 @@ def print_course_records(course: Course, records: CourseRecords, standings: list
 def cmd_export(course: Course, args: argparse.Namespace) -> int:
     update_course_records(course)  # roster, due date and penalties as of now (TAs may have changed manual scores)
     standings = read_standings(course)
+    saved = RerunState(course.state_dir)
+    reports = [report for s in standings if s.submitted and (report := saved.saved_report(s.student))]
+    refresh_feedback(course, reports, {s.student: s for s in standings})  # pages show the scores exported
     if args.format == "feedback":
         path = write_feedback_zip(course, [Student(s.student, s.first_name, s.last_name, s.email, s.lms_user_id) for s in standings],
                                   args.to or course.root / f"feedback-{course.assignment_id}.zip")

@@ -10,7 +10,7 @@ from .atomic import write_bytes_atomic, write_text_atomic
 from .html_pages import render_page
 from .intake import SUBMISSION_STAMPS
 from .lms_export import Standing, points
-from .records import GradeReport
+from .records import PENDING, GradeReport
 from .roster import Student
 from .settings import Course
 
@@ -25,6 +25,14 @@ def write_feedback(course: Course, report: GradeReport, standing: Standing | Non
     html = render_page("feedback.html.j2", title=course.title, report=report, rows=rows, show_hidden_source=course.show_hidden_test_source,
                        standing=standing if standing and standing.submitted else None, points=points)
     return write_text_atomic(path, html)
+
+
+def refresh_feedback(course: Course, reports: list[GradeReport], standings: dict[str, Standing]) -> None:
+    """Write the recorded reports' pages again with the gradebook's standings: the time, lateness, penalty and final
+    score change after grading (the course loop's settings, manual grades), the checks do not."""
+    for report in reports:
+        if report.student in standings and report.status != PENDING:
+            write_feedback(course, report, standings[report.student])
 
 
 def copy_exchange_stamps(course: Course, student: str) -> None:

@@ -19,7 +19,7 @@ from .records import GradeReport
 WHY_FINAL = {
     "graded": "graded: the result of the submission's own code",
     "incomplete": "incomplete: the submission's own code stopped its kernel or ran out of time",
-    "unreadable": "unreadable: the submitted file is not a notebook",
+    "unreadable": "unreadable: the submission holds no notebook of the assignment that can be read",
 }
 WHY_RETRIED = "not the submission's doing (grader, environment or cluster): retried by the next run"
 
@@ -51,6 +51,11 @@ class RerunState:
     def forget(self, student: str) -> None:
         """No entry at all, not even an older one: the next run grades the student."""
         self.path(student).unlink(missing_ok=True)
+
+    def saved_report(self, student: str) -> GradeReport | None:
+        """The student's last recorded report, if any."""
+        entry = self.load(student)
+        return GradeReport.from_dict(entry["report"]) if entry else None
 
     def final_entry(self, student: str, digest: str | None, fingerprint: str) -> dict[str, Any] | None:
         """The saved entry if it is final for this content and grading, else None (grade it)."""

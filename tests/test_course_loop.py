@@ -26,6 +26,8 @@ from dvwcourse.course_schema import LatePolicySection
 from dvwcourse.deadlines import (CourseLatePenalty, UnreadableTime, late_penalty, late_plugin, parse_zip_timestamp,
                                  read_timestamp_file)
 from dvwcourse.feedback import copy_exchange_stamps, write_feedback_zip
+from dvwcourse.records import GradeReport
+from dvwcourse.rerun_state import RerunState, state_entry
 from dvwcourse.intake import find_submissions
 from dvwcourse.lms_export import CANVAS_COLUMNS, MOODLE_COLUMNS, Standing, export_grades, read_standings
 from dvwcourse.kernel.sandbox import KernelLauncher
@@ -283,6 +285,8 @@ def test_times_extensions_penalties_and_the_roster_reach_the_gradebook(tmp_path,
 def test_a_manual_grade_given_later_is_in_the_penalty_at_export(tmp_path, empty_gradebook):
     course = graded_course(tmp_path, empty_gradebook)
     update_course_records(course, submissions_at(course, {"alan": DUE_UTC + timedelta(hours=26)}))
+    report = GradeReport("alan", "graded", 8.0, 10.0, graded_file="Copy of depth_vs_width.ipynb", found="found by its content")
+    RerunState(course.state_dir).save("alan", state_entry("d", "f", report.to_dict()))  # what grading recorded
     with open_gradebook(course) as gradebook:  # a TA grades the written answer in formgrader
         grade = gradebook.find_grade("discussion_x", course.notebook, course.assignment_id, "alan")
         grade.manual_score = 2.0
@@ -291,6 +295,9 @@ def test_a_manual_grade_given_later_is_in_the_penalty_at_export(tmp_path, empty_
     row = next(r for r in csv.DictReader((course.root / "grades.csv").open()) if r["student_id"] == "alan")
     assert (float(row["raw_score"]), float(row["late_submission_penalty"]), float(row["score"])) == pytest.approx((10, 2, 8))
     assert row["timestamp"].startswith("2026-12-05 18:00") and row["duedate"].startswith("2026-12-04 16:00")
+    page = (course.root / "feedback/alan/depth_vs_width/depth_vs_width.html").read_text()  # the page shows what was exported
+    assert "Submitted: 2026-12-05 18:00:00 UTC; due 2026-12-05 16:00:00 UTC" in page and "Late by 2.0 hours: late penalty 2 points." in page
+    assert "10 &minus; 2 late penalty = 8 / 12" in page and "<code>Copy of depth_vs_width.ipynb</code>" in page
 
 
 @pytest.mark.integration
