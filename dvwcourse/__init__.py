@@ -7,7 +7,11 @@ Settings   settings (the Course the tools use) <- course_schema (course.yml's de
 Release    release (points from course.yml, then nbgrader's generate_assignment); cells (nbgrader's
            cell vocabulary: grade_id, answer and test cells); samples (sample submissions);
            validation (the grader's own verdict on one notebook, recorded nowhere).
-Submissions inputs (submitted/, a folder, an LMS zip); rerun_state (what is final, what a rerun regrades).
+Submissions intake/ (a subpackage): intake.submissions (submitted/, a folder, a notebook, an LMS download: one
+           submission per student), intake.lms_layouts (whose an LMS download's entry is, from its name),
+           intake.archives (zips unpacked safely), intake.notebook_finder (the assignment's notebook among a student's
+           files: by name, else by content), intake.notebook_file (a file's cells, read forgivingly, or why not);
+           rerun_state (what is final, what a rerun regrades).
 Assemble   alignment (which submitted cell is which release cell: tags, ids, text, signatures); assemble (the
            student's answer cells and own cells put into the master's notebook).
 Run        kernel/ (the sandboxed-kernel stage, a subpackage): kernel.execution (one notebook in a kernel,
