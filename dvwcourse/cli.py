@@ -12,6 +12,7 @@ from .batch_lock import batch_lock
 from .batch_stop import BatchStop, GradebookUnavailable, LowDiskSpace
 from .class_report import write_class_report
 from .course_records import CourseRecords, update_course_records
+from .deadlines import lateness
 from .feedback import copy_exchange_stamps, refresh_feedback, write_feedback_zip
 from .intake import Submission, find_submissions, read_submissions
 from .lms_export import DEFAULT_NAMES, EXPORTERS, Standing, export_grades, read_standings
@@ -152,7 +153,7 @@ def print_course_records(course: Course, records: CourseRecords, standings: list
     `unread_times`, whose flag above already names the file and the cause), those from students not on the roster."""
     for standing in standings:
         if standing.seconds_late > 0:
-            print(f"  {standing.student}: late by {standing.seconds_late / 3600:.1f} h: raw score {standing.raw_score:g}, "
+            print(f"  {standing.student}: late by {lateness(standing.seconds_late)}: raw score {standing.raw_score:g}, "
                   f"penalty {standing.late_penalty:g}, final {standing.score:g}")
     without_time = [student for student in records.without_time if student not in unread_times]
     if without_time:

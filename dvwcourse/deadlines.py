@@ -61,6 +61,11 @@ class CourseLatePenalty(LateSubmissionPlugin):
         return late_penalty(self.policy(), score, total_seconds_late)
 
 
+def lateness(seconds: float) -> str:
+    """How late, as people say it: minutes below a tenth of an hour (where "0.0 h" would hide it), else hours."""
+    return f"{max(1, round(seconds / 60))} min" if seconds < 360 else f"{seconds / 3600:.1f} h"
+
+
 def utc_naive(moment: datetime) -> datetime:
     """A time as nbgrader's gradebook stores it: UTC without a time zone (a naive time is taken as UTC)."""
     if moment.tzinfo is None:

@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 from .atomic import write_bytes_atomic, write_text_atomic
+from .deadlines import lateness
 from .html_pages import render_page
 from .intake import SUBMISSION_STAMPS
 from .lms_export import Standing, points
@@ -23,7 +24,7 @@ def write_feedback(course: Course, report: GradeReport, standing: Standing | Non
     path = course.root / "feedback" / report.student / course.assignment_id / f"{course.notebook}.html"
     rows = sorted(report.cells, key=lambda cell: cell.points >= cell.max_points)  # exercises that lost points first
     html = render_page("feedback.html.j2", title=course.title, report=report, rows=rows, show_hidden_source=course.show_hidden_test_source,
-                       standing=standing if standing and standing.submitted else None, points=points)
+                       standing=standing if standing and standing.submitted else None, points=points, lateness=lateness)
     return write_text_atomic(path, html)
 
 

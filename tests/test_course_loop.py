@@ -23,7 +23,7 @@ from dvwcourse import cli, stock_grading
 from dvwcourse.batch_stop import GradebookUnavailable
 from dvwcourse.course_records import CourseRecords, update_course_records
 from dvwcourse.course_schema import LatePolicySection
-from dvwcourse.deadlines import (CourseLatePenalty, UnreadableTime, late_penalty, late_plugin, parse_zip_timestamp,
+from dvwcourse.deadlines import (CourseLatePenalty, UnreadableTime, late_penalty, late_plugin, lateness, parse_zip_timestamp,
                                  read_timestamp_file)
 from dvwcourse.feedback import copy_exchange_stamps, write_feedback_zip
 from dvwcourse.records import GradeReport
@@ -296,7 +296,7 @@ def test_a_manual_grade_given_later_is_in_the_penalty_at_export(tmp_path, empty_
     assert (float(row["raw_score"]), float(row["late_submission_penalty"]), float(row["score"])) == pytest.approx((10, 2, 8))
     assert row["timestamp"].startswith("2026-12-05 18:00") and row["duedate"].startswith("2026-12-04 16:00")
     page = (course.root / "feedback/alan/depth_vs_width/depth_vs_width.html").read_text()  # the page shows what was exported
-    assert "Submitted: 2026-12-05 18:00:00 UTC; due 2026-12-05 16:00:00 UTC" in page and "Late by 2.0 hours: late penalty 2 points." in page
+    assert "Submitted: 2026-12-05 18:00:00 UTC; due 2026-12-05 16:00:00 UTC" in page and "Late by 2.0 h: late penalty 2 points." in page
     assert "10 &minus; 2 late penalty = 8 / 12" in page and "<code>Copy of depth_vs_width.ipynb</code>" in page
 
 
@@ -566,3 +566,8 @@ def test_a_new_due_date_reprices_lateness_on_the_next_run_without_regrading(tmp_
     assert {s.student: s.late_penalty for s in read_standings(course)}["ada"] == pytest.approx(0.1 * 10)  # 1 h late now
     with open_gradebook(course) as gradebook:
         assert gradebook.find_assignment(course.assignment_id).duedate == DUE_UTC + timedelta(hours=2)
+
+
+@pytest.mark.parametrize("seconds, said", [(5, "1 min"), (359, "6 min"), (360, "0.1 h"), (26 * 3600, "26.0 h")])
+def test_lateness_is_said_so_that_seconds_late_never_reads_as_zero(seconds, said):
+    assert lateness(seconds) == said

@@ -50,4 +50,4 @@ def test_the_main_job_goes_from_an_lms_download_to_a_canvas_file_with_late_penal
     assert f"correct-student: graded: {found}" in out and found in report
     assert found in (tmp_path / "feedback/correct-student/depth_vs_width/depth_vs_width.html").read_text()
     late_page = (tmp_path / "feedback/make-data-mistake/depth_vs_width/depth_vs_width.html").read_text()
-    assert "Late by 26.0 hours: late penalty 4.4 points." in late_page and "22 &minus; 4.4 late penalty = 17.6 / 32" in late_page
+    assert "Late by 26.0 h: late penalty 4.4 points." in late_page and "22 &minus; 4.4 late penalty = 17.6 / 32" in late_page
