@@ -7,6 +7,7 @@ import sys
 import zipfile
 from dataclasses import replace
 
+import nbformat
 import pytest
 
 from conftest import copy_course, write_corpus
@@ -88,7 +89,9 @@ def test_inputs_in_every_layout(small_course, tmp_path):
     with zipfile.ZipFile(archive, "w") as bundle:
         bundle.writestr("depth_vs_width_alice_attempt_2026-11-20-10-00-00_depth_vs_width.ipynb", "{}")
         bundle.writestr("depth_vs_width_bob_attempt_2026-11-20-10-00-00_depth_vs_width.ipynb", "{}")
-        bundle.writestr("depth_vs_width_bob_attempt_2026-11-21-09-00-00_depth_vs_width.ipynb", "{\"late\": 1}")
+        bundle.writestr("depth_vs_width_bob_attempt_2026-11-21-09-00-00_depth_vs_width.ipynb",
+                        nbformat.writes(nbformat.v4.new_notebook(metadata={"late": 1})))
     found = {s.student: s for s in find_submissions(course, archive)}
     assert sorted(found) == ["alice", "bob"]
     assert "late" in found["bob"].notebook.read_text()  # the latest attempt counts
+    assert found["alice"].notebook is None and found["alice"].problem == "depth_vs_width.ipynb is not a notebook: it has no list of cells"
