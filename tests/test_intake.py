@@ -82,11 +82,25 @@ def test_of_several_notebooks_the_best_match_is_graded_and_the_others_named_for_
     assert all(f"also handed in, not graded: {o}" in ada.intake_flags for o in ada.others)
 
 
-def test_the_release_name_wins_over_a_better_match_and_a_checkpoint_is_never_taken(course_copy, notebooks):
-    submitted(course_copy, "ada", {NAME: notebooks["blank-student"], "Copy of depth_vs_width.ipynb": notebooks["correct-student"],
-                                   f".ipynb_checkpoints/depth_vs_width-checkpoint.ipynb": notebooks["correct-student"]})
+def test_the_release_name_wins_among_notebooks_with_work_and_a_checkpoint_is_never_taken(course_copy, notebooks):
+    submitted(course_copy, "ada", {NAME: notebooks["make-data-mistake"], "Copy of depth_vs_width.ipynb": notebooks["correct-student"],
+                                   ".ipynb_checkpoints/depth_vs_width-checkpoint.ipynb": notebooks["correct-student"]})
     [ada] = read_submissions(course_copy).submissions
     assert ada.notebook.name == NAME and ada.notebook.parent.name == course_copy.assignment_id and ada.found == ""
+    assert ada.others == [f"`Copy of depth_vs_width.ipynb` ({CELLS} of the assignment's {CELLS} cells found in it)"]
+
+
+def test_a_copy_of_the_release_never_hides_the_work_saved_under_another_name(course_copy, notebooks):
+    submitted(course_copy, "ada", {NAME: notebooks["blank-student"], "depth_vs_width (1).ipynb": notebooks["correct-student"]})
+    [ada] = read_submissions(course_copy).submissions
+    assert ada.notebook.name == "depth_vs_width (1).ipynb"
+    assert ada.found == f"graded `depth_vs_width (1).ipynb`, which holds your answers; `{NAME}` holds none (it is the assignment as handed out)"
+
+
+def test_a_browsers_ipynb_txt_is_a_notebook(course_copy, notebooks):
+    submitted(course_copy, "ada", {"depth_vs_width.ipynb.txt": notebooks["correct-student"], "notes.json": b'{"a": 1}'})
+    [ada] = read_submissions(course_copy).submissions
+    assert ada.notebook.name == "depth_vs_width.ipynb.txt" and ada.others == []  # a JSON file that is no notebook is not named
 
 
 def test_a_notebook_one_folder_down_counts_and_the_feedback_says_where(course_copy, notebooks):
@@ -218,7 +232,7 @@ def test_bad_files_are_each_their_students_outcome_or_a_notice_never_a_stop(cour
     assert students["absent-student"].problem == f"{NAME} is empty (0 bytes): it holds no notebook"
     assert students["babbagecharles-2001"].notebook.name == NAME and students["babbagecharles-2001"].problem == ""  # format 3: read
     assert students["noethemmy-2002"].notebook is not None and students["noethemmy-2002"].problem == ""
-    assert students["curiemarie-2003"].problem.endswith("broken.zip: not a zip file that can be opened (BadZipFile: File is not a zip file)")
+    assert students["curiemarie-2003"].problem.endswith("broken.zip: not an archive that can be opened (BadZipFile: File is not a zip file)")
     assert students["curiemarie-2003"].problem.startswith("no notebook of this assignment in your submission")
     assert sorted(n.split(": ")[1] for n in notices) == ["README.txt", "stray notebook (1).IPYNB"]
     assert all("cannot be told from its name" in n for n in notices)
@@ -240,6 +254,80 @@ def test_a_zip_entry_cannot_escape_its_folder(course_copy, tmp_path, notebooks):
     archive = download(tmp_path, {f"../../lovelaceada_1001_5550101_{NAME}": notebooks["correct-student"],
                                   "/abs/turingalan_1002_5550102_x.txt": b"x"})
     students, notices = by_student(course_copy, archive)
-    assert set(students) == {"correct-student"} and len(notices) == 1 and ": abs: not graded" in notices[0]
+    assert set(students) == {"correct-student"} and len(notices) == 1 and ": abs: not graded: a folder named like no student" in notices[0]
     assert not (tmp_path.parent / f"lovelaceada_1001_5550101_{NAME}").exists()
     assert all(course_copy.root in s.notebook.parents for s in students.values() if s.notebook)
+
+
+def tarred(entries: dict[str, bytes]) -> bytes:
+    import tarfile
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as bundle:
+        for name, content in entries.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            bundle.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def test_archives_of_any_common_kind_are_opened_or_refused_with_a_reason(course_copy, tmp_path, notebooks):
+    archive = download(tmp_path, {
+        "lovelaceada_1001_1_work.tar.gz": tarred({f"work/{NAME}": notebooks["correct-student"]}),
+        "turingalan_1002_2_outer.zip": zipped({"inner.zip": zipped({f"deep/{NAME}": notebooks["make-data-mistake"]})}),
+        "hoppergrace_1003_3_work.rar": b"Rar!\x1a\x07\x00",
+    })
+    students, notices = by_student(course_copy, archive)
+    assert uploaded(students["correct-student"]) == notebooks["correct-student"] and notices == []
+    assert uploaded(students["make-data-mistake"]) == notebooks["make-data-mistake"]  # a zip in a zip in the download
+    assert students["make-data-mistake"].found == (f"graded `outer.zip (unpacked)/inner.zip (unpacked)/deep/{NAME}`, in a folder "
+                                                   "of your submission")
+    assert students["absent-student"].problem.endswith("work.rar: a RAR archive cannot be opened here; hand in the .ipynb file, or a .zip")
+
+
+def test_a_zip_handed_in_through_nbgraders_exchange_is_unpacked_in_a_copy(course_copy, notebooks):
+    folder = submitted(course_copy, "ada", {"handin.zip": zipped({NAME: notebooks["correct-student"]})})
+    [ada] = read_submissions(course_copy).submissions
+    assert uploaded(ada) == notebooks["correct-student"] and ada.found == f"graded `handin.zip (unpacked)/{NAME}`, in a folder of your submission"
+    assert sorted(p.name for p in (folder / "ada" / course_copy.assignment_id).iterdir()) == ["handin.zip"]  # left as collected
+
+
+def test_a_student_folder_without_the_assignment_folder_counts_when_it_holds_the_notebook(course_copy, notebooks):
+    submitted(course_copy, "ada", {NAME: notebooks["correct-student"]})
+    (course_copy.root / "submitted" / "bo").mkdir()
+    (course_copy.root / "submitted" / "bo" / NAME).write_bytes(notebooks["correct-student"])  # beside, not in, the folder
+    (course_copy.root / "submitted" / "cy" / "other_assignment").mkdir(parents=True)
+    (course_copy.root / "submitted" / "cy" / "other_assignment" / "other.ipynb").write_bytes(notebooks["other"])
+    intake = read_submissions(course_copy)
+    assert [s.student for s in intake.submissions] == ["ada", "bo"] and uploaded(intake.submissions[1]) == notebooks["correct-student"]
+    assert intake.notices == [f"{course_copy.root / 'submitted' / 'cy'}: not graded: it has no depth_vs_width folder, and no "
+                              "notebook of this assignment is in it"]
+
+
+def test_a_folder_per_student_named_by_roster_id_or_name(course_copy, tmp_path, notebooks):
+    folder = tmp_path / "incoming"
+    for name, content in {f"correct-student/{NAME}": notebooks["correct-student"],
+                          "Alan Turing/Copy of depth_vs_width.ipynb": notebooks["make-data-mistake"],
+                          "someone else/notes.txt": b"no notebook"}.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(content)
+    students, notices = by_student(course_copy, folder)
+    assert sorted(students) == ["correct-student", "make-data-mistake"]
+    assert uploaded(students["make-data-mistake"]) == notebooks["make-data-mistake"]
+    assert len(notices) == 1 and "someone else: not graded" in notices[0]
+
+
+def test_names_with_underscores_and_a_lower_case_late(course_copy, tmp_path, notebooks):
+    archive = download(tmp_path, {"Ada_Augusta Lovelace_88101_assignsubmission_file_depth_vs_width.ipynb": notebooks["correct-student"],
+                                  "turingalan_late_1002_5_depth_vs_width.ipynb": notebooks["make-data-mistake"]})
+    students, notices = by_student(course_copy, archive)
+    assert sorted(students) == ["ada_augusta-lovelace", "make-data-mistake"] and notices == []
+    assert "marks it LATE" in students["make-data-mistake"].time_flag
+
+
+def test_one_student_folder_in_a_download_is_that_student_not_a_wrapper(course_copy, tmp_path, notebooks):
+    archive = download(tmp_path, {f"correct-student/{NAME}": notebooks["correct-student"]})
+    students, notices = by_student(course_copy, archive)
+    assert list(students) == ["correct-student"] and notices == []
+    archive = download(tmp_path, {f"Download 4 Dec/lovelaceada_1001_1_{NAME}": notebooks["correct-student"]})  # a wrapper
+    students, notices = by_student(course_copy, archive)
+    assert list(students) == ["correct-student"] and notices == []

@@ -27,8 +27,8 @@ _QUIET = logging.getLogger("dvwcourse.intake.zip_collect")  # nbgrader's plugin 
 _QUIET.addHandler(logging.NullHandler())
 _QUIET.propagate = False
 
-CANVAS_FILE = re.compile(r"(?P<sortable>[^\W_]+)_(?P<late>LATE_)?(?P<user>\d+)_(?P<attachment>\d+)_(?P<file>.+)")
-MOODLE = re.compile(r"(?P<name>[^_]+)_(?P<participant>\d+)_assignsubmission_(?P<plugin>[a-z]+)_(?P<file>.*)")
+CANVAS_FILE = re.compile(r"(?P<sortable>[^_\s]+)_(?P<late>(?i:late)_)?(?P<user>\d+)_(?P<attachment>\d+)_(?P<file>.+)")
+MOODLE = re.compile(r"(?P<name>.+?)_(?P<participant>\d+)_assignsubmission_(?P<plugin>[a-z]+)_(?P<file>.*)")
 BLACKBOARD_FILE = re.compile(r".+_(?P<user>[^_]+)_attempt_(?P<stamp>\d{4}(?:-\d{2}){5})(?:_(?P<file>.+)|(?P<receipt>\.txt))")
 BLACKBOARD_TIME = "%Y-%m-%d-%H-%M-%S"
 D2L_TIME = r"[A-Z][a-z]{2} \d{1,2}, \d{4} \d{1,2}:?\d{2} [AP]M"

@@ -1,11 +1,12 @@
 """Which of the files a student handed in is the assignment's notebook: by its name, else by its content.
 
-Students rename notebooks without meaning to (Colab's "Copy of …", a browser's "… (1)", an LMS's "-1" on a
-re-upload) and put them in folders. A file with the release's name wins when it reads as a notebook. Otherwise
-every notebook handed in is aligned with the release (`alignment`, the same matching that finds untagged answers):
-one that holds an answer cell of this assignment, or a quarter of its course cells, is this assignment's notebook,
-and the one with the most of the release's cells is graded. The others are named for the TAs, and when none
-qualifies the student is told what was found instead.
+Students rename notebooks without meaning to (Colab's "Copy of …", a browser's "… (1)" or ".ipynb.txt", an LMS's
+"-1" on a re-upload) and put them in folders. Every notebook handed in is aligned with the release (`alignment`, the
+same matching that finds untagged answers): one that holds an answer cell of this assignment, or a quarter of its
+course cells, is this assignment's notebook, and so is a readable one with the release's name. Of those, one with
+the student's work in it (an answer that is not the stub) is graded before one without, so a fresh copy of the
+release saved beside the real work never hides it; then the release's name wins. The others are named for the TAs,
+and when none qualifies the student is told what was found instead.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from ..alignment import align, submitted_cells
+from ..alignment import align, normalized, submitted_cells
 from ..cells import grade_id, is_solution
 from .notebook_file import NotReadable, read_notebook_cells
 
@@ -38,6 +39,7 @@ class Match:
     path: Path
     cells_found: int  # release cells found in it
     answers_found: int
+    answers_worked: int = 0  # answers whose text is not the release's stub: the student's work
     error: str = ""  # why it could not be read
 
     def why(self, release_cells: int) -> str:
@@ -45,32 +47,38 @@ class Match:
 
 
 def candidate_notebooks(files: list[Path]) -> list[Path]:
-    """The .ipynb files among `files` (any case), without editors' checkpoints (an older copy of the same work)."""
-    return [path for path in files if path.suffix.lower() == ".ipynb" and ".ipynb_checkpoints" not in path.parts]
+    """Files that may be a notebook: `.ipynb` in the name, any case (a browser's `.ipynb.txt` too) or `.json`; never
+    editors' checkpoints (an older copy of the same work)."""
+    return [path for path in files if (".ipynb" in path.name.lower() or path.suffix.lower() == ".json")
+            and ".ipynb_checkpoints" not in path.parts]
 
 
 def find_notebook(files: list[Path], folder: Path, expected: str, release: nbformat.NotebookNode) -> FoundNotebook:
-    """The assignment's notebook among `files` (the student's files under `folder`); `expected` is the release's file name."""
-    notebooks = candidate_notebooks(files)
-    named = sorted((path for path in notebooks if path.name == expected), key=lambda path: len(path.parts))
-    for path in named:  # the release's name, nearest to the top first
-        try:
-            read_notebook_cells(path)
-        except NotReadable:
-            continue
-        if path.parent == folder:
-            return FoundNotebook(path)
-        return FoundNotebook(path, how=f"graded {shown(path, folder)}, in a folder of your submission")
-    matches = [match_with_release(path, release) for path in notebooks]
+    """The assignment's notebook among `files` (the student's files under `folder`); `expected` is the release's file
+    name. The one with the student's work comes first, then the release's name (nearest the top), then the most of
+    the release's cells, then the name nearest the release's."""
+    matches = [match_with_release(path, release) for path in candidate_notebooks(files)]
     release_cells = sum(1 for cell in release.cells if grade_id(cell))
-    qualified = [m for m in matches if is_this_assignment(m, release_cells)]
+    named = [m for m in matches if m.path.name == expected and not m.error]
+    qualified = [m for m in matches if is_this_assignment(m, release_cells) or m in named]
     if not qualified:
         return FoundNotebook(None, problem=nothing_found(files, folder, expected, matches, release_cells))
-    best = max(qualified, key=lambda m: (m.cells_found, name_likeness(m.path.name, expected), str(m.path)))
-    how = (f"no file named {expected} was handed in; graded {shown(best.path, folder)}, which is this assignment's "
-           f"notebook by its content ({best.why(release_cells)})")
-    others = [f"{shown(m.path, folder)} ({m.why(release_cells)})" for m in matches if m is not best]
-    return FoundNotebook(best.path, how=how, others=others)
+    best = max(qualified, key=lambda m: (m.answers_worked > 0, m in named, -len(m.path.parts), m.cells_found,
+                                         name_likeness(m.path.name, expected), str(m.path)))
+    others = [f"{shown(m.path, folder)} ({m.why(release_cells)})" for m in matches
+              if m is not best and (".ipynb" in m.path.name.lower() or not m.error)]
+    return FoundNotebook(best.path, how=how_found(best, folder, expected, named, release_cells), others=others)
+
+
+def how_found(best: Match, folder: Path, expected: str, named: list[Match], release_cells: int) -> str:
+    """Why this file was graded, for the student and the TAs ("" when it is the release's name where it belongs)."""
+    if best in named:
+        return "" if best.path.parent == folder else f"graded {shown(best.path, folder)}, in a folder of your submission"
+    if named:
+        return (f"graded {shown(best.path, folder)}, which holds your answers; {shown(named[0].path, folder)} holds none "
+                "(it is the assignment as handed out)")
+    return (f"no file named {expected} was handed in; graded {shown(best.path, folder)}, which is this assignment's "
+            f"notebook by its content ({best.why(release_cells)})")
 
 
 def is_this_assignment(match: Match, release_cells: int) -> bool:
@@ -82,11 +90,12 @@ def match_with_release(path: Path, release: nbformat.NotebookNode) -> Match:
     try:
         cells = submitted_cells(read_notebook_cells(path).cells)
     except NotReadable as error:
-        return Match(path, 0, 0, str(error))
+        return Match(path, 0, 0, error=str(error))
     found = align(release, cells)
-    answers = {grade_id(cell) for cell in release.cells if is_solution(cell)}
+    stubs = {grade_id(cell): normalized(cell.source) for cell in release.cells if is_solution(cell)}
     ids = set(found.mapped.values())
-    return Match(path, len(ids), len(ids & answers))
+    worked = {gid for index, gid in found.mapped.items() if gid in stubs and normalized(cells[index].source) != stubs[gid]}
+    return Match(path, len(ids), len(ids & set(stubs)), len(worked))
 
 
 def nothing_found(files: list[Path], folder: Path, expected: str, matches: list[Match], release_cells: int) -> str:

@@ -24,7 +24,7 @@ import nbformat
 from ..deadlines import TIMESTAMP_FILE, UnreadableTime, read_timestamp_file
 from ..roster import Student, find_on_roster, read_roster
 from ..settings import Course, CourseError
-from .archives import LITTER, ArchiveProblem, unpack_zip
+from .archives import LITTER, ArchiveProblem, is_archive, unpack_archive, unpack_nested
 from .lms_layouts import Owner, file_owner, folder_owner
 from .notebook_finder import find_notebook
 
@@ -32,6 +32,7 @@ MAX_EXTRA_FILE_BYTES = 20_000_000  # other files of a submission copied into its
 SUBMISSION_STAMPS = {TIMESTAMP_FILE, "submission_secret.txt"}  # nbgrader's files about a submission, not the student's work
 MAX_DEPTH = 4  # folders searched below a hand-in's top (a notebook one or two folders down is found)
 MAX_FILES = 2000  # files taken from one hand-in, at most
+PLAIN_FOLDER = "a folder per student"  # a download's folder named by the student's id or name, not by an LMS
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # a student id that is also a safe folder name
 
 
@@ -82,20 +83,20 @@ def find_submissions(course: Course, source: Path | None = None) -> list[Submiss
 def read_submissions(course: Course, source: Path | None = None) -> Intake:
     source = source or course.root / "submitted"
     finder = NotebookChooser(course)
-    if source.is_file() and source.suffix.lower() == ".zip":
-        target = course.root / "downloaded" / course.assignment_id / source.stem
+    scratch = course.root / "downloaded" / course.assignment_id / source.name
+    if source.is_file() and is_archive(source):
         try:
-            unpack_zip(source, target / "download")
+            unpack_archive(source, scratch / "download")
         except ArchiveProblem as error:
             raise CourseError(str(error)) from None  # the whole download: nothing could be graded from it
-        return from_download(course, source, target / "download", target / "attempts", finder)
+        return from_download(course, source, scratch / "download", scratch / "attempts", finder)
     if source.is_file():
         return Intake([Submission(source.stem, source)])
     if not source.is_dir():
         raise CourseError(f"{source}: no such file or folder of submissions")
     if any(p.is_dir() and (p / course.assignment_id).is_dir() for p in source.iterdir()):
-        return Intake(from_submitted_layout(course, source, finder))
-    return from_download(course, source, source, course.root / "downloaded" / course.assignment_id / source.name / "attempts", finder)
+        return from_submitted_layout(course, source, scratch, finder)
+    return from_download(course, source, source, scratch / "attempts", finder)
 
 
 class NotebookChooser:
@@ -115,14 +116,35 @@ class NotebookChooser:
         return Submission(student, choice.notebook, sorted(extra), found=choice.how, others=choice.others, problem=problem)
 
 
-def from_submitted_layout(course: Course, folder: Path, finder: NotebookChooser) -> list[Submission]:
-    submissions = []
-    for student_dir in sorted(p for p in folder.iterdir() if (p / course.assignment_id).is_dir()):
+def from_submitted_layout(course: Course, folder: Path, scratch: Path, finder: NotebookChooser) -> Intake:
+    """nbgrader's `submitted/<student>/<assignment>/`. A student folder without the assignment's folder still counts
+    when a notebook of this assignment is in it (handed in beside the folder, or in a folder named otherwise)."""
+    submissions, notices = [], []
+    for student_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink() and p.name not in LITTER):
         assignment_dir = student_dir / course.assignment_id
-        submission = finder.submission(student_dir.name, assignment_dir, files_under(assignment_dir))
-        submission.timestamp, submission.time_problem = time_or_problem(lambda: read_timestamp_file(assignment_dir / TIMESTAMP_FILE))
+        hand_in = assignment_dir if assignment_dir.is_dir() else student_dir
+        files, problems = files_under(hand_in), []
+        if any(is_archive(path) for path in files):  # unpacked in a copy: nbgrader's folders stay as collected
+            hand_in = copy_and_unpack(files, hand_in, scratch / "submitted" / student_dir.name, problems)
+            files = files_under(hand_in)
+        submission = finder.submission(student_dir.name, hand_in, files, problems)
+        if not assignment_dir.is_dir() and submission.notebook is None:
+            notices.append(f"{student_dir}: not graded: it has no {course.assignment_id} folder, and no notebook of this "
+                           "assignment is in it")
+            continue
+        submission.timestamp, submission.time_problem = time_or_problem(lambda: read_timestamp_file(hand_in / TIMESTAMP_FILE))
         submissions.append(submission)
-    return submissions
+    return Intake(submissions, notices)
+
+
+def copy_and_unpack(files: list[Path], folder: Path, copy: Path, problems: list[str]) -> Path:
+    """`files` (under `folder`) copied to `copy`, with every archive among them unpacked there."""
+    shutil.rmtree(copy, ignore_errors=True)
+    for path in files:
+        (copy / path.relative_to(folder)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, copy / path.relative_to(folder))
+    unpack_nested(copy, problems)
+    return copy
 
 
 def files_under(folder: Path) -> list[Path]:
@@ -154,6 +176,8 @@ class HandIn:
     timestamp: datetime | None
     time_problem: str
     problems: list[str] = field(default_factory=list)  # archives among the files that could not be unpacked
+    entries: list[str] = field(default_factory=list)  # the download's entries it came from (for a notice)
+    needs_notebook: bool = False  # a plain folder name, not on the roster: a hand-in only with a notebook of this assignment
 
 
 def from_download(course: Course, origin: Path, download: Path, attempts: Path, finder: NotebookChooser) -> Intake:
@@ -164,15 +188,17 @@ def from_download(course: Course, origin: Path, download: Path, attempts: Path, 
     hand_ins: dict[tuple[str, datetime | None], HandIn] = {}
     submissions: dict[str, list[Submission]] = {}
     notices = []
-    for entry in top_entries(download):
-        owner = folder_owner(course, entry.name) if entry.is_dir() else file_owner(course, entry.name)
-        student = notebook_owner(entry, roster) if owner is None else None
-        if student:  # a folder of <student>.ipynb
-            submissions.setdefault(student, []).append(Submission(student, entry))
+    for entry in top_entries(download, lambda entry: owner_of(course, entry) is not None):
+        owner = owner_of(course, entry)
+        if owner is None and entry.is_file() and (student := named_student(entry.stem, roster)) and entry.suffix == ".ipynb":
+            submissions.setdefault(student, []).append(Submission(student, entry))  # a folder of <student>.ipynb
             continue
+        if owner is None and entry.is_dir() and (student := named_student(entry.name, roster)):
+            owner = Owner(PLAIN_FOLDER, student_id=student)  # <student>/<any file>
         if owner is None:
-            notices.append(f"{origin}: {entry.relative_to(download)}: not graded: whose {'folder' if entry.is_dir() else 'file'} this is cannot be told from "
-                           "its name (it follows no LMS's download layout, nor zip_filename_regexp in course.yml)")
+            notices.append(f"{origin}: {entry.relative_to(download)}: not graded: whose {'folder' if entry.is_dir() else 'file'} "
+                           "this is cannot be told from its name (it follows no LMS's download layout, nor zip_filename_regexp "
+                           "in course.yml)")
             continue
         if owner.lms_file:
             continue
@@ -181,52 +207,54 @@ def from_download(course: Course, origin: Path, download: Path, attempts: Path, 
                         f"{origin}: {entry.name}: {owner.layout} marks it LATE, but its download gives no time" if owner.marked_late else "")
         key = (student, owner.timestamp)
         hand_in = hand_ins.setdefault(key, HandIn(student, attempts / f"{len(hand_ins) + 1}", owner.timestamp, time_problem))
+        hand_in.entries.append(str(entry.relative_to(download)))
+        hand_in.needs_notebook = owner.layout == PLAIN_FOLDER and student not in roster and bool(roster)
         gather(entry, owner.file_name or entry.name, hand_in)
     for hand_in in hand_ins.values():
+        unpack_nested(hand_in.folder, hand_in.problems)  # zips (and tars) the student handed in: their files are their work
         submission = finder.submission(hand_in.student, hand_in.folder, files_under(hand_in.folder), hand_in.problems)
+        if hand_in.needs_notebook and submission.notebook is None:
+            notices.append(f"{origin}: {', '.join(hand_in.entries)}: not graded: a folder named like no student on the roster, "
+                           "with no notebook of this assignment in it")
+            continue
         submission.timestamp, submission.time_problem = hand_in.timestamp, hand_in.time_problem
         submissions.setdefault(hand_in.student, []).append(submission)
     return Intake([latest_attempt(submissions[student]) for student in sorted(submissions)], notices)
 
 
-def notebook_owner(entry: Path, roster: dict[str, Student]) -> str | None:
-    """The student of a `<student>.ipynb` in a folder of notebooks: a roster id or name, or any name safe as an id."""
-    if not entry.is_file() or entry.suffix != ".ipynb":
-        return None
-    return find_on_roster(roster, entry.stem, full_name=entry.stem) or (entry.stem if SAFE_ID.fullmatch(entry.stem) else None)
+def owner_of(course: Course, entry: Path) -> Owner | None:
+    return folder_owner(course, entry.name) if entry.is_dir() else file_owner(course, entry.name)
 
 
-def top_entries(download: Path) -> list[Path]:
-    """The download's entries, below a single folder that wraps them all (a download unzipped into a folder, then zipped)."""
-    entries = sorted(p for p in download.iterdir() if p.name not in LITTER and not p.name.startswith("._"))
-    if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink() and not _names_someone(entries[0]):
-        return top_entries(entries[0])
-    return [p for p in entries if not p.is_symlink()]
+def named_student(name: str, roster: dict[str, Student]) -> str | None:
+    """The student a plain name (`<student>.ipynb`, a folder `<student>/`) stands for: a roster id or full name, or
+    any name that is safe as an id."""
+    return find_on_roster(roster, name, full_name=name) or (name if SAFE_ID.fullmatch(name) else None)
 
 
-def _names_someone(folder: Path) -> bool:
-    return any(pattern.search(folder.name) for pattern in (re.compile(r"_assignsubmission_"), re.compile(r"^\d+-\d+ - ")))
+def top_entries(download: Path, names_someone: Callable[[Path], bool]) -> list[Path]:
+    """The download's entries, below a single folder that wraps them all (a download unzipped into a folder, then
+    zipped): one that names no one itself but whose entries do."""
+    entries = sorted(p for p in download.iterdir() if p.name not in LITTER and not p.name.startswith("._") and not p.is_symlink())
+    if len(entries) == 1 and entries[0].is_dir() and not names_someone(entries[0]) and any(map(names_someone, entries[0].iterdir())):
+        return top_entries(entries[0], names_someone)
+    return entries
 
 
 def gather(entry: Path, uploaded_name: str, hand_in: HandIn) -> None:
-    """Copy an entry (a file, or a folder's files) into the hand-in's folder under its uploaded name; unpack zips."""
+    """Copy an entry (a file, or a folder's files) into the hand-in's folder under its uploaded name."""
     hand_in.folder.mkdir(parents=True, exist_ok=True)
     if entry.is_dir():
         for path in files_under(entry):
-            _place(path, hand_in.folder / path.relative_to(entry), hand_in)
+            _place(path, hand_in.folder / path.relative_to(entry))
     else:
-        _place(entry, hand_in.folder / _safe_name(uploaded_name), hand_in)
+        _place(entry, hand_in.folder / _safe_name(uploaded_name))
 
 
-def _place(path: Path, destination: Path, hand_in: HandIn) -> None:
+def _place(path: Path, destination: Path) -> None:
     destination = _free_name(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(path, destination)
-    if destination.suffix.lower() == ".zip":  # a zip the student handed in: its files are their work
-        try:
-            unpack_zip(destination, destination.with_name(destination.name + " (unpacked)"), shown_as=destination.name)
-        except ArchiveProblem as error:
-            hand_in.problems.append(str(error))
 
 
 def _free_name(path: Path) -> Path:
