@@ -57,7 +57,10 @@ def find_notebook(files: list[Path], folder: Path, expected: str, release: nbfor
     """The assignment's notebook among `files` (the student's files under `folder`); `expected` is the release's file
     name. The one with the student's work comes first, then the release's name (nearest the top), then the most of
     the release's cells, then the name nearest the release's."""
-    matches = [match_with_release(path, release) for path in candidate_notebooks(files)]
+    candidates = candidate_notebooks(files)
+    if len(candidates) == 1 and candidates[0].name == expected and readable(candidates[0]):  # the usual case, without aligning
+        return FoundNotebook(candidates[0], how=where(candidates[0], folder))
+    matches = [match_with_release(path, release) for path in candidates]
     release_cells = sum(1 for cell in release.cells if grade_id(cell))
     named = [m for m in matches if m.path.name == expected and not m.error]
     qualified = [m for m in matches if is_this_assignment(m, release_cells) or m in named]
@@ -73,12 +76,25 @@ def find_notebook(files: list[Path], folder: Path, expected: str, release: nbfor
 def how_found(best: Match, folder: Path, expected: str, named: list[Match], release_cells: int) -> str:
     """Why this file was graded, for the student and the TAs ("" when it is the release's name where it belongs)."""
     if best in named:
-        return "" if best.path.parent == folder else f"graded {shown(best.path, folder)}, in a folder of your submission"
+        return where(best.path, folder)
     if named:
         return (f"graded {shown(best.path, folder)}, which holds your answers; {shown(named[0].path, folder)} holds none "
                 "(it is the assignment as handed out)")
     return (f"no file named {expected} was handed in; graded {shown(best.path, folder)}, which is this assignment's "
             f"notebook by its content ({best.why(release_cells)})")
+
+
+def where(path: Path, folder: Path) -> str:
+    """For a notebook with the release's name: nothing to say at the top of the submission, else where it was."""
+    return "" if path.parent == folder else f"graded {shown(path, folder)}, in a folder of your submission"
+
+
+def readable(path: Path) -> bool:
+    try:
+        read_notebook_cells(path)
+    except NotReadable:
+        return False
+    return True
 
 
 def is_this_assignment(match: Match, release_cells: int) -> bool:
