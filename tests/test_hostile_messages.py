@@ -1,0 +1,182 @@
+"""What a hostile kernel can send on Jupyter's channels, fuzzed: every frame is decoded by one guarded session into a
+Jupyter message or refused (KernelLeftProtocol), the client's handling of a message fails only that way too, and a
+kernel that sends such frames is stopped with the earlier cells' results kept (the integration tests)."""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jupyter_client.session import DELIM, Session
+from nbclient.exceptions import CellControlSignal
+
+from dvwcourse.kernel.execution import LimitedClient
+from dvwcourse.kernel.kernel_messages import MAX_DEPTH, MAX_MESSAGE_BYTES, GuardedSession, KernelLeftProtocol, require_shape
+from dvwcourse.rerun_state import state_entry
+from dvwcourse.whose_fault import failed_evaluation
+from test_hostile_exports import json_values
+
+KEY = b"the-session-key"  # the kernel knows it too: it signs whatever it sends
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+HONEST = [  # (msg_type, content) of what an honest kernel sends while running a cell
+    ("status", {"execution_state": "busy"}),
+    ("execute_input", {"code": "x = 1", "execution_count": 3}),
+    ("stream", {"name": "stdout", "text": "hello\n"}),
+    ("display_data", {"data": {"text/plain": "<Figure>", "image/png": "iVBORw0KGgo="}, "metadata": {}, "transient": {}}),
+    ("execute_result", {"data": {"text/plain": "42"}, "metadata": {}, "execution_count": 3}),
+    ("error", {"ename": "ValueError", "evalue": "no", "traceback": ["line 1", "line 2"]}),
+    ("clear_output", {"wait": False}),
+    ("execute_reply", {"status": "ok", "execution_count": 3, "user_expressions": {}}),
+    ("status", {"execution_state": "idle"}),
+]
+
+
+def frames(msg_type: str, content: object, session: Session | None = None) -> list[bytes]:
+    """An honest kernel's frames for one message, as the client's socket receives them."""
+    session = session or Session(key=KEY)
+    message = session.msg(msg_type, content=content, parent={"header": {"msg_id": "cell", "msg_type": "execute_request"}})
+    return [bytes(frame) for frame in session.serialize(message)]
+
+
+def forged(parts: list[bytes]) -> list[bytes]:
+    """Parts signed with the session's key, as a kernel that knows it sends them."""
+    return [DELIM, Session(key=KEY).sign(parts[:4]), *parts]
+
+
+def receive(raw: list[bytes], session: GuardedSession | None = None) -> dict:
+    """What the client's channels do with the frames of one message."""
+    session = session or GuardedSession(key=KEY)
+    _, message = session.feed_identities(raw)
+    return session.deserialize(message)
+
+
+def handle(message: dict) -> None:
+    """The grading client's handling of one message while it runs a cell."""
+    client = LimitedClient(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x")]), 1000, record_timing=False)  # as graded
+    client.clear_before_next_output = False  # as nbclient sets it before it runs a cell
+    try:
+        client.process_message(message, client.nb.cells[0], 0)
+    except CellControlSignal:  # the cell is done: nbclient's own flow
+        pass
+
+
+def part(value: object) -> bytes:
+    return json.dumps(value).encode()
+
+
+@pytest.mark.parametrize("msg_type, content", HONEST)
+def test_what_an_honest_kernel_sends_comes_through_unchanged(msg_type, content):
+    message = receive(frames(msg_type, content))
+    assert (message["msg_type"], message["content"]) == (msg_type, content)
+    handle(message)
+
+
+def honest_parts(msg_type="stream", content=None) -> list[bytes]:
+    return frames(msg_type, {"name": "stdout", "text": "hi"} if content is None else content)[2:]
+
+
+def deep(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize("raw, reason", [
+    pytest.param(forged([deep(300_000), *honest_parts()[1:]]), "could not be read", id="300,000 nested [ (a forged encoder)"),
+    pytest.param(forged([b"1," * 50_000, *honest_parts()[1:]]), "could not be read", id="a stream of 1, (a forged encoder)"),
+    pytest.param(forged([*honest_parts()[:3], b'{"a": ' + deep(MAX_DEPTH) + b"}"]), "deeper than", id="nested past the bound"),
+    pytest.param(forged([*honest_parts()[:3], part({"name": "stdout", "text": "x" * MAX_MESSAGE_BYTES})]), "bytes", id="too large"),
+    pytest.param(forged([part([1, 2]), *honest_parts()[1:]]), "could not be read", id="a header that is a list"),
+    pytest.param(forged([part({**json.loads(honest_parts()[0]), "msg_id": 5}), *honest_parts()[1:]]), "message id", id="a message id not text"),
+    pytest.param(forged([part({"msg_type": "stream"}), *honest_parts()[1:]]), "could not be read", id="a header without its id"),
+    pytest.param(forged([*honest_parts()[:3], part([])]), "content", id="content that is a list"),
+    pytest.param(forged([*honest_parts()[:3], part({"name": "stdout", "text": 5})]), "text", id="stream text that is a number"),
+    pytest.param(forged([*honest_parts()[:3], part({"name": "stdout"})]), "text", id="stream without text"),
+    pytest.param(forged([*honest_parts("execute_reply", {})[:3], part({})]), "status", id="a reply without its status"),
+    pytest.param(forged([*honest_parts()[:3], part({"name": "stdout", "text": "", "execution_count": True})]), "execution_count",
+                 id="an execution count that is not a number"),
+    pytest.param(forged([*honest_parts("error", {})[:3], part({"ename": "E", "evalue": "", "traceback": [1]})]), "traceback",
+                 id="a traceback that is not text"),
+    pytest.param(forged([b"\xff\xfe not json", *honest_parts()[1:]]), "could not be read", id="not JSON"),
+    pytest.param(forged(honest_parts()[:2]), "could not be read", id="too few frames"),
+    pytest.param([DELIM, b"a forged signature", *honest_parts()], "could not be read", id="not signed with the key"),
+    pytest.param(honest_parts(), "could not be read", id="no delimiter"),
+])
+def test_each_kind_of_forged_message_is_refused_with_its_reason(raw, reason):
+    with pytest.raises(KernelLeftProtocol, match=reason):
+        receive(raw)
+
+
+def test_nesting_up_to_the_bound_is_read_and_a_replayed_message_is_not():
+    content = part({"name": "stdout", "text": "", "nested": json.loads(deep(MAX_DEPTH - 1))})
+    raw = forged([*honest_parts()[:3], content])
+    session = GuardedSession(key=KEY)
+    assert receive(raw, session)["content"]["text"] == ""
+    with pytest.raises(KernelLeftProtocol):  # the same signature twice: not a kernel speaking the protocol
+        receive(raw, session)
+
+
+def reads_or_refuses(raw: list[bytes], session: GuardedSession | None = None) -> None:
+    """The whole reading path on one message: a Jupyter message the client handles, or KernelLeftProtocol; nothing else."""
+    try:
+        message = receive(raw, session)
+    except KernelLeftProtocol as error:
+        assert str(error)  # a reason, in the grader's words
+        return
+    require_shape(message)
+    try:
+        handle(message)
+    except KernelLeftProtocol as error:
+        assert str(error)
+
+
+PART_NAMES = ["header", "parent_header", "metadata", "content"]
+FIELDS = ["msg_id", "msg_type", "name", "text", "data", "metadata", "execution_state", "status", "ename", "evalue", "traceback",
+          "execution_count", "wait", "transient", "version", "date"]
+json_parts = st.recursive(json_values, lambda inner: st.dictionaries(st.sampled_from(FIELDS), inner, max_size=4), max_leaves=20)
+
+
+@FUZZ
+@given(st.sampled_from(HONEST), st.sampled_from(PART_NAMES), st.sampled_from(FIELDS) | st.none(), json_parts)
+def test_an_honest_message_with_any_part_or_field_replaced_is_read_or_refused(honest, part_name, field, value):
+    msg_type, content = honest
+    parts = honest_parts(msg_type, content)
+    index = PART_NAMES.index(part_name)
+    if field is None:
+        parts[index] = part(value)
+    else:
+        parts[index] = part({**json.loads(parts[index]), field: value})
+    reads_or_refuses(forged(parts))
+
+
+@FUZZ
+@given(st.lists(st.binary(max_size=40) | json_parts.map(part), max_size=7), st.booleans())
+def test_any_frames_are_read_or_refused(parts, signed):
+    reads_or_refuses(forged(parts) if signed else [DELIM, *parts])
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.sampled_from(HONEST), st.booleans(), st.integers(0, 3)), min_size=1, max_size=8))
+def test_honest_and_forged_messages_interleaved_on_one_session_are_each_read_or_refused(sequence):
+    """A stream of messages on one channel: honest ones, replays of earlier ones, and ones with a part cut or doubled."""
+    session, sent = GuardedSession(key=KEY), []
+    for (msg_type, content), replay, change in sequence:
+        raw = sent[-1] if replay and sent else frames(msg_type, content)
+        parts = raw[2:]
+        parts = [parts, parts[:change], parts + parts[:change], [*parts[:change], deep(MAX_DEPTH + 1), *parts[change + 1:]]][change]
+        raw = forged(parts) if change else raw
+        sent.append(raw)
+        reads_or_refuses(raw, session)
+
+
+def test_a_failure_on_what_the_kernel_sent_is_the_submissions_and_final_any_other_is_the_graders_and_retried():
+    try:
+        receive(forged([deep(300_000), *honest_parts()[1:]]))
+    except KernelLeftProtocol as error:
+        hostile = failed_evaluation("ann", 24.0, error)
+    try:
+        raise RecursionError("maximum recursion depth exceeded")  # the same type, raised by the grader's own code
+    except RecursionError as error:
+        bug = failed_evaluation("bo", 24.0, error)
+    assert (hostile.report.status, state_entry("d", "f", hostile.report.to_dict())["final"]) == ("incomplete", True)
+    assert (bug.report.status, state_entry("d", "f", bug.report.to_dict())["final"]) == ("error", False)
