@@ -7,7 +7,7 @@ import json
 
 import nbformat
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from jupyter_client.session import DELIM, Session
 from nbclient.exceptions import CellControlSignal
@@ -180,3 +180,72 @@ def test_a_failure_on_what_the_kernel_sent_is_the_submissions_and_final_any_othe
         bug = failed_evaluation("bo", 24.0, error)
     assert (hostile.report.status, state_entry("d", "f", hostile.report.to_dict())["final"]) == ("incomplete", True)
     assert (bug.report.status, state_entry("d", "f", bug.report.to_dict())["final"]) == ("error", False)
+
+
+# -- a kernel that sends arbitrary frames on its own sockets (integration) --------------------------------------------
+# The fake kernel is a real one whose cell sends what hypothesis chose, signed with the kernel's own key, on IOPub or
+# on the shell channel as a reply to the running cell, with honest output between; a part is either given bytes,
+# JSON nested `deep`, `big` beyond the size cap, or `parent`: the running cell's own header (a forged reply to it).
+SEND_FORGED = '''
+def _send_forged(sends):
+    import json
+    kernel = get_ipython().kernel
+    made = {"deep": lambda n: b"[" * n + b"]" * n, "big": lambda n: b"1," * (n // 2), "raw": lambda raw: raw,
+            "parent": lambda _: json.dumps(kernel.get_parent()["header"], default=str).encode()}
+    for index, (channel, signed, specs) in enumerate(sends):
+        print("honest output", index)
+        parts = [made[kind](value) for kind, value in specs]
+        frames = [b"<IDS|MSG>", kernel.session.sign(parts[:4]) if signed else b"unsigned", *parts]
+        if channel == "shell":
+            ident = kernel._parent_ident["shell"]
+            kernel.shell_stream.send_multipart(([ident] if isinstance(ident, bytes) else list(ident)) + frames)
+        else:
+            kernel.iopub_socket.send_multipart([b"forged", *frames])
+_send_forged(SENDS)
+'''
+part_specs = (st.tuples(st.just("raw"), st.binary(max_size=30) | json_parts.map(part))
+              | st.tuples(st.sampled_from(["deep"]), st.sampled_from([MAX_DEPTH + 1, 300_000]))
+              | st.tuples(st.just("big"), st.just(MAX_MESSAGE_BYTES + 2)) | st.tuples(st.just("parent"), st.none()))
+
+
+@st.composite
+def sends(draw) -> list:
+    """A few messages: an honest one's parts (a reply to the running cell, or output) with some replaced, cut or added."""
+    chosen = []
+    for _ in range(draw(st.integers(1, 3))):
+        msg_type, content = draw(st.sampled_from(HONEST))
+        specs = [("raw", raw) for raw in honest_parts(msg_type, content)]
+        if draw(st.booleans()):
+            specs[1] = ("parent", None)  # addressed to the running cell
+        for _ in range(draw(st.integers(0, 2))):
+            specs[draw(st.integers(0, len(specs) - 1))] = draw(part_specs)
+        specs = specs[:draw(st.integers(0, len(specs)))] if draw(st.booleans()) else specs
+        chosen.append((draw(st.sampled_from(["iopub", "shell"])), draw(st.booleans()), specs))
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def plain_launcher(tmp_path_factory):
+    from conftest import copy_course
+    from dvwcourse.kernel.sandbox import make_launcher
+
+    return make_launcher(copy_course(tmp_path_factory.mktemp("course")).sandbox)
+
+
+@pytest.mark.integration
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(sends())
+def test_a_kernel_sending_arbitrary_frames_is_read_or_stopped_and_its_other_cells_run_as_before(plain_launcher, chosen):
+    from dvwcourse.kernel.execution import run_notebook
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 41\nprint('before')", id="before"),
+                                         nbformat.v4.new_code_cell(SEND_FORGED.replace("SENDS", repr(chosen)), id="forger"),
+                                         nbformat.v4.new_code_cell("x += 1\nprint(x)", id="after")])
+    result = run_notebook(nb, None, plain_launcher, {})  # returns: no exception, no hang
+    assert nb.cells[0].outputs[0].text == "before\n"
+    event("stopped" if result.left_protocol_after else "read")
+    if result.left_protocol_after:
+        assert result.left_protocol_after == "forger" and result.unrun == ["after"], result.notes
+        assert any("stopped answering in Jupyter's format after cell forger" in note for note in result.notes)
+    else:
+        assert "".join(o.get("text", "") for o in nb.cells[2].outputs) == "42\n", (result.notes, nb.cells[2].outputs)

@@ -183,6 +183,12 @@ class LimitedClient(NotebookClient):
         with reading_kernel_output(f"a {msg['msg_type']} message", let_through=(CellControlSignal,)):
             return super().process_message(msg, cell, cell_index)
 
+    async def _check_raise_for_error(self, cell: Any, cell_index: int, exec_reply: dict[str, Any] | None) -> None:  # type: ignore[override]
+        # Whatever message came on the shell channel for the cell is its reply, whatever its type: reading it reads
+        # what the kernel sent. CellControlSignal: nbclient's own signal (an error it was told to raise).
+        with reading_kernel_output("the reply to a cell", let_through=(CellControlSignal,)):
+            await super()._check_raise_for_error(cell, cell_index, exec_reply)
+
     async def _async_poll_kernel_alive(self) -> None:
         """nbclient's poller of the kernel, which it leaves running when a cell ends in an exception (a kernel that left
         the protocol): this one stops once the client is closed, instead of failing on its missing channels."""
