@@ -249,3 +249,90 @@ def test_a_kernel_sending_arbitrary_frames_is_read_or_stopped_and_its_other_cell
         assert any("stopped answering in Jupyter's format after cell forger" in note for note in result.notes)
     else:
         assert "".join(o.get("text", "") for o in nb.cells[2].outputs) == "42\n", (result.notes, nb.cells[2].outputs)
+
+
+# -- the same kernel graded: the earlier cells keep their points, the result is recorded and final (integration) ----
+# Sent from the last answer cell, after a correct curve_length: one of each kind of frame a kernel can forge.
+FAKE_KERNELS = {
+    "nesting": [("iopub", True, [("deep", 300_000), ("raw", b"{}"), ("raw", b"{}"), ("raw", b"{}")])],
+    "size": [("iopub", True, [("big", MAX_MESSAGE_BYTES + 2), ("raw", b"{}"), ("raw", b"{}"), ("raw", b"{}")])],
+    "types": [("iopub", True, [("raw", honest_parts()[0]), ("parent", None), ("raw", b"{}"), ("raw", part({"name": 1, "text": []}))])],
+    "missing_fields": [("iopub", True, [("raw", part({"msg_type": "stream"})), ("parent", None), ("raw", b"{}"), ("raw", b"{}")])],
+    "forged_reply": [("shell", True, [("raw", honest_parts("execute_reply", {})[0]), ("parent", None), ("raw", b"{}"), ("raw", b"[]")])],
+}
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    from conftest import allow_unsandboxed, copy_course, tighten_limits
+    from dvwcourse.kernel.sandbox import bubblewrap_works
+    from dvwcourse.release import build_release
+    from dvwcourse.settings import load_course
+
+    root = tmp_path_factory.mktemp("course")
+    tighten_limits(copy_course(root).root)
+    if not bubblewrap_works():
+        allow_unsandboxed(root)
+    course = load_course(root)
+    build_release(course)
+    return course
+
+
+def fake_kernel_submissions(course, folder, names):
+    """Correct submissions whose last answer cell also sends the frames of FAKE_KERNELS[name]."""
+    from corpus import CORRECT_CURVE_LENGTH, Case, build
+    from dvwcourse.inputs import find_submissions
+    from dvwcourse.samples import sample_answers
+
+    release = nbformat.read(course.release_notebook, as_version=4)
+    correct, mistakes = sample_answers(course, "alternative_solutions"), sample_answers(course, "mistakes")
+    folder.mkdir()
+    for name in names:
+        sender = SEND_FORGED.replace("SENDS", repr(FAKE_KERNELS[name]))
+        case = Case("correct", {"curve_length": f"{CORRECT_CURVE_LENGTH}\n{sender}"})
+        (folder / f"{name}.ipynb").write_bytes(build(case, release, correct, mistakes, course.root))
+    return find_submissions(course, folder)
+
+
+@pytest.mark.integration
+def test_a_fake_kernel_is_stopped_recorded_with_the_earlier_points_and_not_graded_again(released, tmp_path):
+    from dvwcourse.nbgrader_api import open_gradebook
+    from dvwcourse.safe_grading import Grader
+    from dvwcourse.workers import LocalWorkers
+
+    submissions = fake_kernel_submissions(released, tmp_path / "incoming", list(FAKE_KERNELS))
+    grader = Grader(released)
+    reports = grader.grade_all(submissions, workers=LocalWorkers(2))
+    reason = "the notebook's kernel stopped answering in Jupyter's format after cell curve_length"
+    for report in reports:
+        lost = {cell.grade_id: cell.error for cell in report.cells if cell.points < cell.max_points}
+        assert (report.status, report.score, list(lost)) == ("incomplete", 22, ["test_curve_length"]), (report.student, report.notes)
+        assert reason in lost["test_curve_length"] and report.kernels == 1
+        feedback = released.root / "feedback" / report.student / released.assignment_id / f"{released.notebook}.html"
+        assert reason.replace("'", "&#39;") in feedback.read_text()
+    with open_gradebook(released) as gradebook:
+        assert {r.student: gradebook.find_submission(released.assignment_id, r.student).score for r in reports} == {
+            name: 22 for name in FAKE_KERNELS}
+    assert all(report.skipped for report in grader.grade_all(submissions, workers=LocalWorkers(2)))  # final: not graded again
+
+
+@pytest.mark.integration
+def test_the_master_graded_the_same_way_tells_a_grader_bug_from_a_hostile_kernel(released, tmp_path, monkeypatch):
+    """A hostile kernel: the master passes through the same path, the submission is its own doing (incomplete, final).
+    A grader bug on that path (here the client's handling of every output fails): the master fails too, so the
+    submission is the grader's error, retried by the next run."""
+    from dvwcourse.safe_grading import Grader
+
+    (submission,) = fake_kernel_submissions(released, tmp_path / "incoming", ["types"])
+    assert Grader(released).evaluate(submission).report.status == "incomplete"
+
+    def broken_output(*args, **kwargs):
+        raise ValueError("a bug in the grader's own handling of output")
+
+    monkeypatch.setattr(LimitedClient, "output", broken_output)
+    for cache in released.state_dir.glob("master-checks-*.json"):
+        cache.unlink()  # as after a change of the grading code: the master runs again
+    evaluation = Grader(released).evaluate(submission)
+    assert evaluation.report.status == "error", evaluation.report.notes
+    assert "the master fails its own checks" in evaluation.report.notes[0]
+    assert not state_entry("d", "f", evaluation.report.to_dict())["final"]
