@@ -201,8 +201,12 @@ def _send_forged(sends):
             kernel.shell_stream.send_multipart(([ident] if isinstance(ident, bytes) else list(ident)) + frames)
         else:
             kernel.iopub_socket.send_multipart([b"forged", *frames])
-_send_forged(SENDS)
 '''
+
+
+def forger(sends: list) -> str:
+    """A cell that sends `sends` when it runs."""
+    return f"{SEND_FORGED}_send_forged({sends!r})\n"
 part_specs = (st.tuples(st.just("raw"), st.binary(max_size=30) | json_parts.map(part))
               | st.tuples(st.sampled_from(["deep"]), st.sampled_from([MAX_DEPTH + 1, 300_000]))
               | st.tuples(st.just("big"), st.just(MAX_MESSAGE_BYTES + 2)) | st.tuples(st.just("parent"), st.none()))
@@ -239,7 +243,7 @@ def test_a_kernel_sending_arbitrary_frames_is_read_or_stopped_and_its_other_cell
     from dvwcourse.kernel.execution import run_notebook
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 41\nprint('before')", id="before"),
-                                         nbformat.v4.new_code_cell(SEND_FORGED.replace("SENDS", repr(chosen)), id="forger"),
+                                         nbformat.v4.new_code_cell(forger(chosen), id="forger"),
                                          nbformat.v4.new_code_cell("x += 1\nprint(x)", id="after")])
     result = run_notebook(nb, None, plain_launcher, {})  # returns: no exception, no hang
     assert nb.cells[0].outputs[0].text == "before\n"
@@ -252,13 +256,15 @@ def test_a_kernel_sending_arbitrary_frames_is_read_or_stopped_and_its_other_cell
 
 
 # -- the same kernel graded: the earlier cells keep their points, the result is recorded and final (integration) ----
-# Sent from the last answer cell, after a correct curve_length: one of each kind of frame a kernel can forge.
+# Sent from the last answer cell, after a correct curve_length: one of each kind of frame a kernel can forge; and
+# sent by curve_length itself, when the grader calls it in its test cell.
 FAKE_KERNELS = {
     "nesting": [("iopub", True, [("deep", 300_000), ("raw", b"{}"), ("raw", b"{}"), ("raw", b"{}")])],
     "size": [("iopub", True, [("big", MAX_MESSAGE_BYTES + 2), ("raw", b"{}"), ("raw", b"{}"), ("raw", b"{}")])],
     "types": [("iopub", True, [("raw", honest_parts()[0]), ("parent", None), ("raw", b"{}"), ("raw", part({"name": 1, "text": []}))])],
     "missing_fields": [("iopub", True, [("raw", part({"msg_type": "stream"})), ("parent", None), ("raw", b"{}"), ("raw", b"{}")])],
     "forged_reply": [("shell", True, [("raw", honest_parts("execute_reply", {})[0]), ("parent", None), ("raw", b"{}"), ("raw", b"[]")])],
+    "during_a_check": [("iopub", True, [("deep", 300_000), ("raw", b"{}"), ("raw", b"{}"), ("raw", b"{}")])],
 }
 
 
@@ -288,7 +294,10 @@ def fake_kernel_submissions(course, folder, names):
     correct, mistakes = sample_answers(course, "alternative_solutions"), sample_answers(course, "mistakes")
     folder.mkdir()
     for name in names:
-        sender = SEND_FORGED.replace("SENDS", repr(FAKE_KERNELS[name]))
+        sender = forger(FAKE_KERNELS[name])
+        if name == "during_a_check":  # the frames go out when the grader calls curve_length, then it answers correctly
+            sender = (f"{SEND_FORGED}_right = curve_length\ndef curve_length(curve):\n"
+                      f"    _send_forged({FAKE_KERNELS[name]!r})\n    return _right(curve)\n")
         case = Case("correct", {"curve_length": f"{CORRECT_CURVE_LENGTH}\n{sender}"})
         (folder / f"{name}.ipynb").write_bytes(build(case, release, correct, mistakes, course.root))
     return find_submissions(course, folder)
@@ -303,8 +312,9 @@ def test_a_fake_kernel_is_stopped_recorded_with_the_earlier_points_and_not_grade
     submissions = fake_kernel_submissions(released, tmp_path / "incoming", list(FAKE_KERNELS))
     grader = Grader(released)
     reports = grader.grade_all(submissions, workers=LocalWorkers(2))
-    reason = "the notebook's kernel stopped answering in Jupyter's format after cell curve_length"
     for report in reports:
+        reason = "the notebook's kernel stopped answering in Jupyter's format after cell " + (
+            "test_curve_length" if report.student == "during_a_check" else "curve_length")
         lost = {cell.grade_id: cell.error for cell in report.cells if cell.points < cell.max_points}
         assert (report.status, report.score, list(lost)) == ("incomplete", 22, ["test_curve_length"]), (report.student, report.notes)
         assert reason in lost["test_curve_length"] and report.kernels == 1

@@ -194,7 +194,7 @@ class LimitedClient(NotebookClient):
         the protocol): this one stops once the client is closed, instead of failing on its missing channels."""
         while self.kc is not None:
             await asyncio.sleep(1)
-            if self.kc is not None and not await self.kc._async_is_alive():
+            if self.kc is not None and not await self.kc.is_alive():
                 self.task_poll_for_reply.cancel()
                 return
 
@@ -221,7 +221,7 @@ class LimitedClient(NotebookClient):
             await self._request(code, cell_index, seconds)
         except KernelLeftProtocol as error:
             await self.stop_kernel()
-            raise KernelBrokeProtocol(f"the kernel stopped answering in Jupyter's format ({error})") from error
+            raise KernelBrokeProtocol(str(error)) from error
 
     async def _request(self, code: str, cell_index: int, seconds: int) -> None:
         shown = self.nb.cells[cell_index]  # nbclient stores the executed cell at cell_index: put it back after
@@ -458,6 +458,7 @@ async def _run_kernel_cell(client: LimitedClient, cell: nbformat.NotebookNode, i
 
 
 def note_left_protocol(result: RunResult, key: str, why: str) -> None:
+    """The kernel was killed for leaving the protocol in cell `key`: no later cell runs, and the notes say why."""
     result.kernel_died, result.left_protocol_after = True, key
     result.errors[key] = f"KernelLeftProtocol: {why}"
     result.notes.append(f"The grader stopped the kernel: {left_protocol(key)} ({why}); later cells were not run.")
@@ -500,8 +501,8 @@ async def _run_test_cell(client: LimitedClient, runner: CellJudge, test: TestCel
     try:
         verdict = await asyncio.to_thread(runner.run, test)
     except KernelBrokeProtocol as error:
-        note_left_protocol(result, test.grade_id, str(error.__cause__))
-        verdict = CellVerdict(test.grade_id, 0.0, test.points, error=str(error))
+        note_left_protocol(result, test.grade_id, str(error))
+        verdict = CellVerdict(test.grade_id, 0.0, test.points, error=left_protocol(test.grade_id))
     except KernelStopped as error:
         result.kernel_died, result.stuck_call = True, (error.call, error.seconds, str(error))
         result.notes.append(f"While the grader ran {test.grade_id}, {error}: the grader stopped the kernel.")
