@@ -13,7 +13,8 @@ from jupyter_client.session import DELIM, Session
 from nbclient.exceptions import CellControlSignal
 
 from dvwcourse.kernel.execution import LimitedClient
-from dvwcourse.kernel.kernel_messages import MAX_DEPTH, MAX_MESSAGE_BYTES, GuardedSession, KernelLeftProtocol, require_shape
+from dvwcourse.kernel.kernel_messages import (MAX_DEPTH, MAX_MESSAGE_BYTES, MAX_VALUES, GuardedSession, KernelLeftProtocol,
+                                              require_shape)
 from dvwcourse.rerun_state import state_entry
 from dvwcourse.whose_fault import failed_evaluation
 from test_hostile_exports import json_values
@@ -82,10 +83,12 @@ def deep(depth: int) -> bytes:
 
 
 @pytest.mark.parametrize("raw, reason", [
-    pytest.param(forged([deep(300_000), *honest_parts()[1:]]), "could not be read", id="300,000 nested [ (a forged encoder)"),
+    pytest.param(forged([deep(300_000), *honest_parts()[1:]]), "deeper than", id="300,000 nested [ (a forged encoder)"),
     pytest.param(forged([b"1," * 50_000, *honest_parts()[1:]]), "could not be read", id="a stream of 1, (a forged encoder)"),
     pytest.param(forged([*honest_parts()[:3], b'{"a": ' + deep(MAX_DEPTH) + b"}"]), "deeper than", id="nested past the bound"),
     pytest.param(forged([*honest_parts()[:3], part({"name": "stdout", "text": "x" * MAX_MESSAGE_BYTES})]), "bytes", id="too large"),
+    pytest.param(forged([*honest_parts()[:3], b"[" + b"[]," * MAX_VALUES + b"[]]"]), "values", id="too many values"),
+    pytest.param(forged([*honest_parts()[:3], b"]" * 10]), "never opened", id="brackets closed, never opened"),
     pytest.param(forged([part([1, 2]), *honest_parts()[1:]]), "could not be read", id="a header that is a list"),
     pytest.param(forged([part({**json.loads(honest_parts()[0]), "msg_id": 5}), *honest_parts()[1:]]), "message id", id="a message id not text"),
     pytest.param(forged([part({"msg_type": "stream"}), *honest_parts()[1:]]), "could not be read", id="a header without its id"),
@@ -105,6 +108,11 @@ def deep(depth: int) -> bytes:
 def test_each_kind_of_forged_message_is_refused_with_its_reason(raw, reason):
     with pytest.raises(KernelLeftProtocol, match=reason):
         receive(raw)
+
+
+def test_text_of_any_content_within_the_size_cap_is_one_value():
+    text = "[{'a': 1, 'b': [2, 3]}], " * 200_000  # a printed list of lists: 5 MB, 1.2 million brackets and commas
+    assert receive(frames("stream", {"name": "stdout", "text": text}))["content"]["text"] == text
 
 
 def test_nesting_up_to_the_bound_is_read_and_a_replayed_message_is_not():
@@ -229,11 +237,10 @@ def sends(draw) -> list:
 
 
 @pytest.fixture(scope="module")
-def plain_launcher(tmp_path_factory):
-    from conftest import copy_course
+def plain_launcher(course):
     from dvwcourse.kernel.sandbox import make_launcher
 
-    return make_launcher(copy_course(tmp_path_factory.mktemp("course")).sandbox)
+    return make_launcher(course.sandbox)
 
 
 @pytest.mark.integration

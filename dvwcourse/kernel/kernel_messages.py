@@ -4,34 +4,40 @@ ipykernel serialises its messages with the kernel's own `json`, which a submissi
 can send 300,000 nested `[` or 100 MB of `1,`), and the kernel holds the session's key, so it can sign anything.
 `GuardedSession` is the Session of every grading client (cold and warm kernels): jupyter_client's channels read
 every frame through its `feed_identities` and `deserialize`. It refuses, as `KernelLeftProtocol`, a message larger
-than MAX_MESSAGE_BYTES, a part that is not JSON or nests deeper than MAX_DEPTH, and a message not shaped like a
+than MAX_MESSAGE_BYTES, a part that is not JSON, nests deeper than MAX_DEPTH or holds more than MAX_VALUES values
+(measured before it is parsed, so the grader never builds what it refuses), and a message not shaped like a
 Jupyter message. `reading_kernel_output` marks the client's own handling of a message the same way: whatever fails
 there failed on what the kernel sent. What follows (the kernel stopped, later cells scored 0) is kernel.execution's part.
 """
 from __future__ import annotations
 
 import json
+import re
 from contextlib import contextmanager
+from json.decoder import scanstring
 from typing import Any, Iterator
 
 from jupyter_client.session import Session
 
 from ..whose_fault import SubmissionsDoing
 
-# Far above any honest message (the grader keeps at most 1 MB of a cell's output; a plot is a few hundred kB), and
-# small enough that decoding a hostile one costs the grader a second or two.
+# Far above any honest message (the grader keeps at most 1 MB of a cell's output; a plot is a few hundred kB, and text is
+# one value however long). Measuring a part within them takes a fraction of a second, and parsing it then builds at most
+# MAX_VALUES objects: without that bound, 32 MB of `[],` would make the grader build 11 million lists (1.6 GB, measured).
 MAX_MESSAGE_BYTES = 32 * 2**20
 MAX_DEPTH = 64  # an honest message nests a few levels (a display's JSON data a few more)
+MAX_VALUES = 100_000
 # The content fields the grading client reads, by message type, with their types (nbclient and nbformat index them).
-CONTENT_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "stream": {"name": str, "text": str},
-    "display_data": {"data": dict, "metadata": dict},
-    "update_display_data": {"data": dict, "metadata": dict},
-    "execute_result": {"data": dict, "metadata": dict},
-    "error": {"ename": str, "evalue": str, "traceback": list},
-    "status": {"execution_state": str},
-    "execute_reply": {"status": str},
-    "kernel_info_reply": {"status": str},
+TEXT, DICT, LIST = (str,), (dict,), (list,)
+CONTENT_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
+    "stream": {"name": TEXT, "text": TEXT},
+    "display_data": {"data": DICT, "metadata": DICT},
+    "update_display_data": {"data": DICT, "metadata": DICT},
+    "execute_result": {"data": DICT, "metadata": DICT},
+    "error": {"ename": TEXT, "evalue": TEXT, "traceback": LIST},
+    "status": {"execution_state": TEXT},
+    "execute_reply": {"status": TEXT},
+    "kernel_info_reply": {"status": TEXT},
 }
 EXECUTION_COUNT = (int, type(None))  # any content may carry one; nbclient copies it into the notebook
 
@@ -54,25 +60,41 @@ def reading_kernel_output(what: str, let_through: tuple[type[Exception], ...] = 
 
 
 def parse_part(raw: bytes) -> Any:
-    """One JSON part of a message. The C parser stops at the interpreter's recursion limit (RecursionError, caught
-    as any other failure); what it returns is then held to MAX_DEPTH."""
+    """One JSON part of a message, measured (require_bounds) before it is parsed."""
+    text = bytes(raw).decode("utf8", "replace")
     with reading_kernel_output("a message part"):
-        value = json.loads(bytes(raw).decode("utf8", "replace"))
-    require_depth(value, MAX_DEPTH)
-    return value
+        require_bounds(text)
+        return json.loads(text)
 
 
-def require_depth(value: Any, limit: int) -> None:
-    """Raise KernelLeftProtocol when `value` nests lists and dicts deeper than `limit`; iterative, so any depth is safe."""
-    pending = [(value, 1)]
-    while pending:
-        node, depth = pending.pop()
-        children = node.values() if isinstance(node, dict) else node
-        for child in children:
-            if isinstance(child, (dict, list)):
-                if depth >= limit:
-                    raise KernelLeftProtocol(f"a message nested deeper than {limit} levels")
-                pending.append((child, depth + 1))
+SEPARATORS = re.compile(r"[\s,:]+")
+SCALAR = re.compile(r'[^\s,:"\[\]{}]+')  # a number or a literal (only its end matters here)
+
+
+def require_bounds(text: str) -> None:
+    """Raise KernelLeftProtocol when JSON `text` nests deeper than MAX_DEPTH or holds more than MAX_VALUES values. Each
+    step consumes a whole token (a string is skipped by json's own C scanner, which raises on a malformed one), and the
+    scan stops at the bounds, so it costs little more than reading the text."""
+    depth = values = 0
+    index, end = 0, len(text)
+    while index < end:
+        char = text[index]
+        if char == '"':
+            index, values = scanstring(text, index + 1)[1], values + 1
+        elif char in "[{":
+            index, depth, values = index + 1, depth + 1, values + 1
+            if depth > MAX_DEPTH:
+                raise KernelLeftProtocol(f"a message nested deeper than {MAX_DEPTH} levels")
+        elif char in "]}":
+            index, depth = index + 1, depth - 1
+            if depth < 0:
+                raise KernelLeftProtocol("a message part that is not JSON (a bracket closed that was never opened)")
+        elif separators := SEPARATORS.match(text, index):
+            index = separators.end()
+        else:
+            index, values = SCALAR.match(text, index).end(), values + 1
+        if values > MAX_VALUES:
+            raise KernelLeftProtocol(f"a message of more than {MAX_VALUES} values")
 
 
 def require_shape(message: dict[str, Any]) -> None:
@@ -84,8 +106,8 @@ def require_shape(message: dict[str, Any]) -> None:
     if not (isinstance(header.get("msg_id"), str) and isinstance(header.get("msg_type"), str)):
         raise KernelLeftProtocol("a message without a message id or type")
     fields = {**CONTENT_FIELDS.get(header["msg_type"], {}), **({"execution_count": EXECUTION_COUNT} if "execution_count" in content else {})}
-    for name, kind in fields.items():
-        if not isinstance(content.get(name), kind) or isinstance(content.get(name), bool) and kind is EXECUTION_COUNT:
+    for name, kinds in fields.items():
+        if type(content.get(name)) not in kinds:  # exact JSON types: a bool is no count
             raise KernelLeftProtocol(f"a {header['msg_type']} message whose {name} is missing or of the wrong type")
     if header["msg_type"] == "error" and not all(isinstance(line, str) for line in content["traceback"]):
         raise KernelLeftProtocol("an error message whose traceback is not text")
