@@ -19,10 +19,11 @@ Run        kernel/ (the sandboxed-kernel stage, a subpackage): kernel.execution 
            (limits-only fallback), kernel.scratch (bounded tmpfs folders), kernel.uid_lease (one uid per
            kernel), kernel.out_of_space; kernel.warm_kernels and kernel.fork_server (kernels forked from a
            per-slot template that ran the setup cells); kernel.kernel_agent and kernel.exchange (plain data
-           out of the kernel).
+           out of the kernel); kernel.kernel_messages (every Jupyter message from the kernel, bounded and checked).
 Judge      checkspec (the master's test cells and their contract), trusted_tests (test cells run in the
            grader on the exported values), judge (what a student may read about a check).
-Record     records (reports, evaluations, verdicts: plain data), gradebook_io (scores into nbgrader's
+Record     records (reports, evaluations, verdicts: plain data), whose_fault (which outcome is the submission's doing,
+           final, and which the grader's, retried: by where a failure arose), gradebook_io (scores into nbgrader's
            gradebook), feedback and html_pages, atomic (whole writes, saved JSON read back) and diskspace (free space),
            batch_lock (one batch at a time), batch_stop (why a batch stops recording: disk, gradebook).
 Report     results (terminal table, grading-results.csv), class_report (the HTML page), progress.

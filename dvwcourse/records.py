@@ -65,6 +65,7 @@ class GradeReport:
     flags: list[str] = field(default_factory=list)
     seconds: float = 0.0
     sandboxed: bool = False  # whether its kernel ran in the sandbox (on whichever worker graded it)
+    kernels: int = 0  # kernels started for it, whatever its outcome
     skipped: bool = False  # unchanged since the last grading: its earlier result
     graded_file: str = ""  # the name of the file graded, as handed in
     found: str = ""  # how that file was found, when not by its name where nbgrader puts it

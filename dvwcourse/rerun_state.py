@@ -1,7 +1,7 @@
 """What was last graded of each student, and whether that result is final for the same input.
 
-A result the submission itself caused (graded, incomplete, unreadable) is final while its content
-and the grading (master, settings, sandbox, grading code: the fingerprint) stay the same. An `error`
+A result the submission itself caused (graded, incomplete, unreadable: see whose_fault) is final while its
+content and the grading (master, settings, sandbox, grading code: the fingerprint) stay the same. An `error`
 (a grader bug, a broken environment, a task the cluster could not finish) is not the student's
 doing: the next run retries it. One small file per student, so a class of thousands stays cheap;
 each is replaced whole, so a batch killed mid-write leaves the old entry or the new one.
@@ -14,14 +14,8 @@ from typing import Any
 
 from .atomic import read_saved_json, write_text_atomic
 from .records import GradeReport
+from .whose_fault import WHY_FINAL, WHY_RETRIED
 
-# Why each final status is final; any other status is retried.
-WHY_FINAL = {
-    "graded": "graded: the result of the submission's own code",
-    "incomplete": "incomplete: the submission's own code stopped its kernel or ran out of time",
-    "unreadable": "unreadable: the submission holds no notebook of the assignment that can be read",
-}
-WHY_RETRIED = "not the submission's doing (grader, environment or cluster): retried by the next run"
 
 
 def state_entry(digest: str, fingerprint: str, report: dict[str, Any]) -> dict[str, Any]:

@@ -19,19 +19,22 @@ def reason(report: GradeReport) -> str:
     return "; ".join(report.notes[:1] + report.flags[:2]) if report.status != "graded" or report.flags else ""
 
 
-def graded_unsandboxed(reports: list[GradeReport]) -> list[str]:
-    """Students whose kernel ran outside the sandbox (resource limits only)."""
-    return [r.student for r in reports if r.graded and not r.sandboxed]
+def ran_unsandboxed(reports: list[GradeReport]) -> list[str]:
+    """Students whose kernels ran outside the sandbox (resource limits only), whatever their outcome."""
+    return [r.student for r in reports if r.kernels and not r.sandboxed]
 
 
 def isolation_statement(reports: list[GradeReport]) -> str:
-    """How the batch's kernels were sandboxed, from what each worker reported, naming every exception."""
-    unsandboxed = graded_unsandboxed(reports)
+    """How the batch's kernels were sandboxed, counting every kernel that started (whatever its submission's outcome),
+    from what each worker reported, naming every exception."""
+    unsandboxed = ran_unsandboxed(reports)
     if unsandboxed:
         return (f"NOT sandboxed for {len(unsandboxed)} of {len(reports)} submissions (resource limits only; the kernel could see "
                 f"the file system and the network): {', '.join(unsandboxed)}")
-    if any(r.graded for r in reports):
-        return "every kernel sandboxed (bubblewrap: no network, read-only system, own scratch folder and uid; resource limits)"
+    started = sum(r.kernels for r in reports)
+    if started:
+        return (f"every kernel sandboxed, {started} for {sum(1 for r in reports if r.kernels)} submissions (bubblewrap: no network, "
+                "read-only system, own scratch folder and uid; resource limits)")
     return "no submission ran a kernel"
 
 

@@ -15,7 +15,6 @@ import json
 import math
 import tempfile
 import time
-import traceback
 import weakref
 from contextlib import contextmanager
 from dataclasses import asdict, replace
@@ -32,7 +31,7 @@ from .checkspec import exercises, library_sources, master_test_cells, module_nam
 from .code_version import grading_code_version
 from .batch_stop import BatchStop
 from .diskspace import ensure_free_space
-from .kernel.execution import RunResult, Testing, run_notebook
+from .kernel.execution import RunResult, Testing, counting_kernels, run_notebook
 from .feedback import write_feedback
 from .gradebook_io import store_scores
 from .intake import Submission
@@ -44,6 +43,7 @@ from .trusted_tests import strip_magics
 from .kernel.uid_lease import leased_uid
 from .workers import GradingJob, SerialWorkers, Workers
 from .kernel.warm_kernels import WarmPool
+from .whose_fault import ERROR, UNREADABLE, failed_evaluation, refused_unsandboxed, run_status
 
 MASTER = "__master__"  # the student name the master's own run draws its hidden inputs for
 # A call of a student's function (or reading the student's values) may take this many times the master's own slowest
@@ -52,8 +52,6 @@ CALL_TIME_MULTIPLE = 20
 MIN_CALL_SECONDS = 5
 # How often a notebook is graded again on a fresh kernel after the grader had to kill one (see _run_kernel).
 MAX_FRESH_KERNELS = 3
-REFUSED_UNSANDBOXED = ("refused: this worker cannot run the sandbox (bubblewrap missing or not allowed here) and course.yml "
-                       "says sandbox.required: true; install bubblewrap there, or set sandbox.required: false to grade with limits only")
 
 
 # course.yml's settings (as Course fields) that no grade, graded notebook or feedback page depends on: they are read
@@ -183,21 +181,22 @@ class Grader:
     def evaluate(self, submission: Submission) -> Evaluation:
         """Run and judge one submission, writing nothing. Never raises: failures go in the report."""
         start = time.perf_counter()
-        try:
-            digest = submission.digest()  # inside the boundary: a file that cannot be read must not stop the batch
-            evaluation = self._evaluate_in_sandbox(submission)
-            evaluation.digest = digest
-        except Exception as error:  # a bug or an environment problem: record it, keep the batch going
-            evaluation = Evaluation.failed(submission.student, "error", self.max_score,
-                                           f"grading failed: {type(error).__name__}: {error}", traceback.format_exc(limit=3))
+        with counting_kernels() as kernels:
+            try:
+                digest = submission.digest()  # inside the boundary: a file that cannot be read must not stop the batch
+                evaluation = self._evaluate_in_sandbox(submission)
+                evaluation.digest = digest
+            except Exception as error:  # whose fault it is depends on where it arose: record it, keep the batch going
+                evaluation = failed_evaluation(submission.student, self.max_score, error)
         evaluation.report.seconds = time.perf_counter() - start
         evaluation.report.sandboxed = self.launcher.sandboxed
+        evaluation.report.kernels = kernels[0]
         return evaluation
 
     def _evaluate_in_sandbox(self, submission: Submission) -> Evaluation:
         """Each kernel under a uid no other kernel on this host has; unsandboxed only if the course allows it."""
         if not self.launcher.sandboxed and self.course.sandbox.required:
-            return Evaluation.failed(submission.student, "error", self.max_score, REFUSED_UNSANDBOXED)
+            return refused_unsandboxed(submission.student, self.max_score)
         return self._evaluate(submission)
 
     def _run_kernel(self, nb: nbformat.NotebookNode, testing: Testing, files: list[Path]) -> RunResult:
@@ -239,10 +238,10 @@ class Grader:
     def _evaluate(self, submission: Submission) -> Evaluation:
         master = self.master_data()
         if submission.notebook is None:
-            return Evaluation.failed(submission.student, "unreadable", self.max_score, submission.problem)
+            return Evaluation.failed(submission.student, UNREADABLE, self.max_score, submission.problem)
         answers = read_answers(submission.notebook, self.template)
         if answers.unreadable:
-            failed = Evaluation.failed(submission.student, "unreadable", self.max_score, answers.unreadable)
+            failed = Evaluation.failed(submission.student, UNREADABLE, self.max_score, answers.unreadable)
             failed.report.flags = submission.intake_flags
             return failed
         nb = assemble(self.master, self.template, answers)
@@ -256,7 +255,7 @@ class Grader:
                             for answer in exercise.answers for remark in answers.remarks.get(answer, [])]
         report = GradeReport(
             submission.student,
-            "incomplete" if result.kernel_died or result.unrun else "graded",
+            run_status(result.kernel_died or bool(result.unrun)),
             sum(c.points for c in cells), self.max_score, cells,
             notes=[*answers.notes, *result.notes],
             flags=[*submission.intake_flags, *answers.flags, *(f"{c.grade_id}: {flag}" for c in cells for flag in c.flags)],
@@ -278,7 +277,7 @@ class Grader:
         try:
             if evaluation.notebook is not None:
                 write_text_atomic(self.course.autograded_notebook(report.student), nbformat.writes(evaluation.notebook))
-            if report.status != "error":
+            if report.status != ERROR:
                 store_scores(self.course, report.student, report.cells, evaluation.written)
             write_feedback(self.course, report)
             self.state.save(report.student, state_entry(evaluation.digest, self.fingerprint, report.to_dict()))  # last: a crash before it regrades

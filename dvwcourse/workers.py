@@ -15,6 +15,7 @@ from typing import Callable, Iterator, Protocol
 from .bundle import MasterBundle, PackedSubmission
 from .intake import Submission
 from .records import Evaluation
+from .whose_fault import lost_on_cluster
 
 
 @dataclass(frozen=True)
@@ -88,5 +89,4 @@ class DaskWorkers:
                 try:
                     yield future.result()
                 except Exception as error:  # KilledWorker, a worker that refused its bundle, and the like: recorded, never lost
-                    yield Evaluation.failed(submission.student, "error", job.max_score,
-                                            f"the Dask cluster could not grade it: {type(error).__name__}: {error}")
+                    yield lost_on_cluster(submission.student, job.max_score, error)

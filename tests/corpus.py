@@ -210,6 +210,21 @@ def _forged(value, depth=0):
     return {"ndarray": {"dtype": "float64", "shape": shape, "b64": base64.b64encode(bytes(8)).decode()}}
 _codec["encode"] = _forged
 """
+# Kernel message forgers: the kernel's own JSON encoder replaced (ipykernel serialises every Jupyter message with it), so
+# every reply, stream and status message the kernel sends after this cell is not a message the grader can take.
+def forged_json_encoder(text: str) -> str:
+    return f"""import json
+_forged = {text}
+json.JSONEncoder.encode = lambda self, o: _forged
+json.JSONEncoder.iterencode = lambda self, o, _one_shot=False: iter([_forged])
+"""
+
+
+CORRECT_GET_NUM_PARAMS = "def get_num_params(n_in, W, D):\n    return n_in * W + (D - 2) * W * W + W"
+CORRECT_CURVE_LENGTH = ("def curve_length(curve):\n    segments = np.diff(np.asarray(curve), axis=-2)\n"
+                        "    return np.sqrt((segments ** 2).sum(axis=-1)).sum(axis=-1)")
+JSON_ENCODER_NESTING = forged_json_encoder("'[' * 300_000")
+JSON_ENCODER_STREAM = forged_json_encoder("'1,' * 50_000_000")  # 100 MB in each part of every message
 # Replaces the grader's agent in the kernel with one that guesses every value from its name.
 FORGE_AGENT = """
 import numpy as np, torch
@@ -546,6 +561,12 @@ CASES: dict[str, Case] = {
                                what="the agent's JSON writer replaced: answers nested 800 and 300,000 levels deep"),
     "forge_bad_arrays": Case("blank", {FIRST: FORGE_BAD_ARRAYS}, expect_lost=ALL,
                              what="the agent's encoder replaced: arrays whose bytes do not match their claimed shapes"),
+    "json_encoder_nesting": Case("correct", {FIRST: f"{JSON_ENCODER_NESTING}\n{CORRECT_GET_NUM_PARAMS}"}, expect_lost=ALL,
+                                 expect_status="incomplete",
+                                 what="correct, but the first answer cell makes the kernel's json encoder send 300,000 nested ["),
+    "json_encoder_stream": Case("correct", {"curve_length": f"{JSON_ENCODER_STREAM}\n{CORRECT_CURVE_LENGTH}"},
+                                expect_lost={"test_curve_length"}, expect_status="incomplete",
+                                what="correct, but the last answer cell makes the kernel's json encoder send 100 MB of 1,"),
     # Leakers: try to smuggle hidden checks and hidden inputs out through errors, values and names.
     "leak_in_errors": Case("blank", {FIRST: LEAK_IN_ERRORS}, expect_lost=ALL, what="every function raises with what the kernel saw"),
     "leak_in_values": Case("blank", {FIRST: LEAK_IN_VALUES}, expect_lost=ALL, what="every function returns what the kernel saw, as text"),

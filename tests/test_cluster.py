@@ -100,6 +100,18 @@ def test_local_workers_grade_exactly_like_serial_grading(batch):
     assert outcome(reports) == serial, [r.notes for r in reports]
 
 
+def test_kernels_whose_json_encoder_is_forged_are_graded_on_dask_recorded_and_not_graded_again(batch, cluster):
+    course, _, _ = batch
+    address, _ = cluster
+    names = ["json_encoder_nesting", "json_encoder_stream"]
+    write_corpus(course, course.root / "forged-encoders", names)
+    submissions = find_submissions(course, course.root / "forged-encoders")
+    reports = Grader(course).grade_all(submissions, workers=DaskWorkers(address))
+    assert [(r.student, r.status, r.score) for r in reports] == [("json_encoder_nesting", "incomplete", 0), ("json_encoder_stream", "incomplete", 22)]
+    assert all(any("stopped answering in Jupyter's format" in n for n in r.notes) and r.kernels == 1 for r in reports), [r.notes for r in reports]
+    assert all(r.skipped for r in Grader(course).grade_all(submissions, workers=DaskWorkers(address)))
+
+
 def test_a_worker_killed_mid_batch_loses_no_submission(batch, cluster):
     course, submissions, serial = batch
     address, workers = cluster

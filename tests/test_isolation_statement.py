@@ -9,8 +9,8 @@ from dvwcourse.safe_grading import GradeReport
 from dvwcourse.settings import CourseError, load_course
 
 
-def report(student, status="graded", sandboxed=True):
-    return GradeReport(student, status, 24.0, 24.0, sandboxed=sandboxed)
+def report(student, status="graded", sandboxed=True, kernels=1):
+    return GradeReport(student, status, 24.0, 24.0, sandboxed=sandboxed, kernels=kernels)
 
 
 def test_every_unsandboxed_submission_is_named():
@@ -19,8 +19,16 @@ def test_every_unsandboxed_submission_is_named():
 
 
 def test_a_fully_sandboxed_batch_says_so_and_refusals_are_not_counted_as_unsandboxed():
-    assert isolation_statement([report("ann"), report("bo", "error", sandboxed=False)]).startswith("every kernel sandboxed")
-    assert isolation_statement([report("bo", "error", sandboxed=False)]) == "no submission ran a kernel"
+    refused = report("bo", "error", sandboxed=False, kernels=0)
+    assert isolation_statement([report("ann"), refused]).startswith("every kernel sandboxed, 1 for 1 submissions")
+    assert isolation_statement([refused]) == "no submission ran a kernel"
+
+
+def test_every_kernel_that_started_counts_whatever_its_submission_ended_as():
+    """An error after its kernel started (a grader fault) and a kernel stopped for a hostile submission still ran kernels."""
+    reports = [report("ann", "error"), report("bo", "incomplete", kernels=2)]
+    assert isolation_statement(reports).startswith("every kernel sandboxed, 3 for 2 submissions")
+    assert isolation_statement([report("ann", "error", sandboxed=False)]).endswith(": ann")
 
 
 def test_disabling_the_sandbox_while_requiring_it_is_refused(course_copy):

@@ -9,7 +9,8 @@ import pytest
 import dvwcourse.safe_grading as safe_grading
 from dvwcourse.intake import Submission
 from dvwcourse.rerun_state import RerunState, state_entry
-from dvwcourse.safe_grading import REFUSED_UNSANDBOXED, Grader
+from dvwcourse.safe_grading import Grader
+from dvwcourse.whose_fault import REFUSED_UNSANDBOXED
 from dvwcourse.kernel.sandbox import KernelLauncher
 
 REPORT = {"student": "ann", "status": "graded", "score": 24.0, "max_score": 24.0, "cells": []}

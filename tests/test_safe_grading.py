@@ -8,6 +8,7 @@ import pytest
 
 from conftest import skip_unless_graded
 from corpus import CASES, LEAK
+from dvwcourse.intake import find_submissions
 from dvwcourse.nbgrader_api import open_gradebook
 
 pytestmark = pytest.mark.integration
@@ -37,6 +38,16 @@ def test_a_cell_that_swallows_the_interrupt_has_its_kernel_stopped_once_not_reru
     notes = reports["stubborn_loop"].notes
     assert any("Cell curve_length ignored the interrupt at its time limit, so the grader stopped the kernel" in n for n in notes), notes
     assert not any("fresh kernel" in n for n in notes), notes  # no call of a later check waited on the busy kernel
+
+
+@pytest.mark.parametrize("name, cell", [("json_encoder_nesting", "get_num_params"), ("json_encoder_stream", "curve_length")])
+def test_a_kernel_whose_json_encoder_is_forged_is_stopped_said_why_and_not_graded_again(graded, name, cell):
+    course, grader, reports = graded
+    reason = f"the notebook's kernel stopped answering in Jupyter's format after cell {cell}"
+    assert all(reason in c.error for c in reports[name].cells if c.points < c.max_points), reports[name].notes
+    assert reason.replace("'", "&#39;") in feedback_html(course, name)
+    (submission,) = [s for s in find_submissions(course, course.root / "incoming") if s.student == name]
+    assert [r.skipped for r in grader.grade_all([submission])] == [True]
 
 
 def test_every_case_is_in_the_gradebook_with_its_score(graded):

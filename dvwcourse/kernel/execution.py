@@ -11,21 +11,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty
-from typing import Any
+from typing import Any, Iterator
 
 import nbformat
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellControlSignal, DeadKernelError
 
 from ..cells import grade_id, is_solution
 from ..checkspec import TestCell
 from .exchange import Exchange
+from .kernel_messages import GuardedSession, KernelLeftProtocol, reading_kernel_output
 from .out_of_space import out_of_space_notes
 from ..records import CellVerdict
 from .sandbox import KernelLauncher
@@ -51,6 +54,18 @@ __dvw_agent__._respond("boot", {{}})"""
 # kernel has this much longer to answer again before it is killed. Killing one that was merely slow costs time, not
 # points: the call had timed out either way, and the notebook is graded again with that call failing at once.
 INTERRUPT_GRACE_SECONDS = 2
+# The kernels started in this context (see counting_kernels). A context variable, because an evaluation that fails
+# part-way returns no RunResult, and the summary still counts the kernels it started.
+_KERNELS_STARTED: ContextVar[list[int] | None] = ContextVar("kernels_started", default=None)
+
+
+class KernelBrokeProtocol(KernelDied):
+    """A request of the grader's got an answer outside Jupyter's format: the grader killed the kernel."""
+
+
+def left_protocol(cell: str) -> str:
+    """Why the cells after `cell` score 0 when the kernel stopped speaking Jupyter's protocol there."""
+    return f"the notebook's kernel stopped answering in Jupyter's format after cell {cell}"
 
 
 @dataclass
@@ -76,6 +91,7 @@ class RunResult:
     kernel_died: bool = False
     stopped_in: str = ""  # the cell that ignored the interrupt at its time limit, whose kernel the grader then killed
     stuck_call: tuple[str, float, str] | None = None  # the request whose kernel the grader killed: its name, limit and why
+    left_protocol_after: str = ""  # the cell after which the kernel stopped answering in Jupyter's format (then it was killed)
     call_seconds: dict[str, float] = field(default_factory=dict)  # the slowest request of each CallClock name
     timings: dict[str, float] = field(default_factory=dict)  # kernel start, first cell (imports), all cells, "cell <id>" each
 
@@ -114,6 +130,9 @@ class LaunchedKernelManager(AsyncKernelManager):
     @property
     def kernel_spec(self) -> KernelSpec:
         return self._spec
+
+    def _session_default(self) -> GuardedSession:
+        return GuardedSession(parent=self)  # every message from the kernel is untrusted input
 
     def write_connection_file(self, **kwargs: Any) -> None:
         super().write_connection_file(**kwargs)
@@ -156,8 +175,32 @@ class LimitedClient(NotebookClient):
         nothing else stops it."""
         if await self.answers_within(INTERRUPT_GRACE_SECONDS):
             return False
-        await self.km.provisioner.kill()
+        await self.stop_kernel()
         return True
+
+    def process_message(self, msg: dict[str, Any], cell: Any, cell_index: int) -> Any:  # type: ignore[override]
+        # CellControlSignal: nbclient's own signal that the cell is done
+        with reading_kernel_output(f"a {msg['msg_type']} message", let_through=(CellControlSignal,)):
+            return super().process_message(msg, cell, cell_index)
+
+    async def _check_raise_for_error(self, cell: Any, cell_index: int, exec_reply: dict[str, Any] | None) -> None:  # type: ignore[override]
+        # Whatever message came on the shell channel for the cell is its reply, whatever its type: reading it reads
+        # what the kernel sent. CellControlSignal: nbclient's own signal (an error it was told to raise).
+        with reading_kernel_output("the reply to a cell", let_through=(CellControlSignal,)):
+            await super()._check_raise_for_error(cell, cell_index, exec_reply)
+
+    async def _async_poll_kernel_alive(self) -> None:
+        """nbclient's poller of the kernel, which it leaves running when a cell ends in an exception (a kernel that left
+        the protocol): this one stops once the client is closed, instead of failing on its missing channels."""
+        while self.kc is not None:
+            await asyncio.sleep(1)
+            if self.kc is not None and not await self.kc.is_alive():
+                self.task_poll_for_reply.cancel()
+                return
+
+    async def stop_kernel(self) -> None:
+        """Kill the kernel: it is stuck, or no longer speaks the protocol; nothing else stops it."""
+        await self.km.provisioner.kill()
 
     def output(self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:  # type: ignore[override]
         content = msg.get("content", {})
@@ -172,7 +215,15 @@ class LimitedClient(NotebookClient):
         return super().output(outs, msg, display_id, cell_index)
 
     async def request(self, code: str, cell_index: int, seconds: int) -> None:
-        """Run one request of the grader's in the kernel (the agent answers in the exchange folder)."""
+        """Run one request of the grader's in the kernel (the agent answers in the exchange folder). A kernel that
+        answers outside Jupyter's format is killed (KernelBrokeProtocol)."""
+        try:
+            await self._request(code, cell_index, seconds)
+        except KernelLeftProtocol as error:
+            await self.stop_kernel()
+            raise KernelBrokeProtocol(str(error)) from error
+
+    async def _request(self, code: str, cell_index: int, seconds: int) -> None:
         shown = self.nb.cells[cell_index]  # nbclient stores the executed cell at cell_index: put it back after
         pseudo = nbformat.v4.new_code_cell(code)
         self.requesting, self.timeout, self.last_reply = True, seconds, {}
@@ -190,6 +241,17 @@ class LimitedClient(NotebookClient):
         if self.last_reply.get("status") == "error":  # the agent failed: its text is for TAs only
             raise StudentCodeError("the kernel could not answer the grader",
                                    f"{self.last_reply.get('ename')}: {str(self.last_reply.get('evalue'))[:300]}")
+
+
+@contextmanager
+def counting_kernels() -> Iterator[list[int]]:
+    """Count the kernels started in this block, in this thread (asyncio.run's tasks included): `[count]`."""
+    count = [0]
+    token = _KERNELS_STARTED.set(count)
+    try:
+        yield count
+    finally:
+        _KERNELS_STARTED.reset(token)
 
 
 def kernel_process_env(extra: dict[str, str], scratch: Path) -> dict[str, str]:
@@ -294,6 +356,8 @@ async def _run_cells(
     # cleanup_kc: shut the kernel down on the way out, although the client did not create its manager.
     async with client.async_setup_kernel(cwd=str(scratch), env=env, cleanup_kc=True):
         result.timings["kernel_start"] = time.perf_counter() - started
+        if (count := _KERNELS_STARTED.get()) is not None:
+            count[0] += 1
         cells_started = time.perf_counter()
         exchange = Exchange(exchange_folder(scratch)) if testing else None
         try:
@@ -308,6 +372,8 @@ async def _run_cells(
                 why = "the kernel died before it" if result.kernel_died else "the notebook ran out of time before it"
                 if result.stuck_call or result.stopped_in:
                     why = "the grader had to stop the kernel before it (see the note above)"
+                if result.left_protocol_after:
+                    why = left_protocol(result.left_protocol_after)
                 result.verdicts[grade_id_] = CellVerdict(grade_id_, 0.0, test.points, error=f"not run: {why}")
 
 
@@ -383,6 +449,23 @@ def read_answer(exchange: Exchange, request_id: str) -> dict[str, Any]:
 
 async def _run_kernel_cell(client: LimitedClient, cell: nbformat.NotebookNode, index: int, key: str, result: RunResult,
                            deadline: float, settings: SandboxSettings, stopped: list[str]) -> None:
+    """Run one cell in the kernel; a kernel that answers outside Jupyter's format is killed and runs nothing more."""
+    try:
+        await _execute_kernel_cell(client, cell, index, key, result, deadline, settings, stopped)
+    except KernelLeftProtocol as error:
+        await client.stop_kernel()
+        note_left_protocol(result, key, str(error))
+
+
+def note_left_protocol(result: RunResult, key: str, why: str) -> None:
+    """The kernel was killed for leaving the protocol in cell `key`: no later cell runs, and the notes say why."""
+    result.kernel_died, result.left_protocol_after = True, key
+    result.errors[key] = f"KernelLeftProtocol: {why}"
+    result.notes.append(f"The grader stopped the kernel: {left_protocol(key)} ({why}); later cells were not run.")
+
+
+async def _execute_kernel_cell(client: LimitedClient, cell: nbformat.NotebookNode, index: int, key: str, result: RunResult,
+                               deadline: float, settings: SandboxSettings, stopped: list[str]) -> None:
     client.timeout = int(min(settings.cell_seconds, deadline - time.monotonic()))
     try:
         await client.async_execute_cell(cell, index)
@@ -417,6 +500,9 @@ async def _run_test_cell(client: LimitedClient, runner: CellJudge, test: TestCel
     client.current_index = index
     try:
         verdict = await asyncio.to_thread(runner.run, test)
+    except KernelBrokeProtocol as error:
+        note_left_protocol(result, test.grade_id, str(error))
+        verdict = CellVerdict(test.grade_id, 0.0, test.points, error=left_protocol(test.grade_id))
     except KernelStopped as error:
         result.kernel_died, result.stuck_call = True, (error.call, error.seconds, str(error))
         result.notes.append(f"While the grader ran {test.grade_id}, {error}: the grader stopped the kernel.")
