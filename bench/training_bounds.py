@@ -15,6 +15,7 @@ the worst state stays clear of it (the nearest value for answers that must fail)
 single-threaded, in the master's code; no kernel, no grader.
 
 Run: .venv/bin/python bench/training_bounds.py [--states 200] [--first-seed 1000] [--wrong-states 50] [--budget 0.01]
+     [--only deep_student ...]; Ctrl-C prints what was measured so far (each figure says over how many states).
 """
 from __future__ import annotations
 
@@ -64,8 +65,8 @@ class Check:
     name: str
     bound: str
     limit: tuple  # ("below", b), ("above", a) or ("within", expected, tolerance)
-    values: list = field(default_factory=list)
-    failures: int = 0
+    values: dict = field(default_factory=dict)  # by state
+    failed: set = field(default_factory=set)  # the states where it failed
 
 
 class Recorder:
@@ -92,8 +93,16 @@ class Recorder:
             limit, bound = ("within", expected, tolerance), f"= {expected:g} ± {tolerance:.2g}" if tolerance is not None else "equal"
             number = plain if isinstance(plain, (int, float)) and not isinstance(plain, bool) else None
         check = self.checks.setdefault((self.cell, name), Check(self.cell, name, bound, limit))
-        check.values.append(number)
-        check.failures += failed
+        check.values[self.state] = number
+        if failed:
+            check.failed.add(self.state)
+
+    def forget(self, state: int) -> None:
+        """Drop what one state recorded (a state cut short)."""
+        for check in self.checks.values():
+            check.values.pop(state, None)
+            check.failed.discard(state)
+        self.failed_cells = {(cell, seen) for cell, seen in self.failed_cells if seen != state}
 
 
 def _worst(value, pick):
@@ -156,19 +165,28 @@ def _no_plot(*args, **kwargs) -> None:
     pass
 
 
-def measure(sources: dict[str, str], answers: dict[str, str], experiments: list[str], seeds: range) -> Recorder:
+def measure(sources: dict[str, str], answers: dict[str, str], experiments: list[str], seeds: range) -> tuple[Recorder, int]:
+    """The checks' values from each state, and how many states were measured: Ctrl-C (SIGINT) ends the measuring
+    early, keeping the states that finished."""
     notebook = Notebook(sources, answers)
-    for name in EXPERIMENTS:  # once, unmeasured: a later cell may read an earlier experiment's names
-        notebook.experiment(name, seeds[0])
+    order = list(EXPERIMENTS)
+    for name in order[: max(order.index(name) for name in experiments)]:
+        if name not in experiments:  # once, unmeasured: a later cell may read an earlier experiment's names
+            notebook.experiment(name, seeds[0])
     notebook.recorder.checks.clear()
-    notebook.recorder.failed_cells.clear()
-    for count, seed in enumerate(seeds, 1):
-        notebook.recorder.state = seed
-        for name in experiments:
-            notebook.experiment(name, seed)
-        if count % 25 == 0:
-            print(f"    {count} of {len(seeds)} states", file=sys.stderr, flush=True)
-    return notebook.recorder
+    done = 0
+    try:
+        for seed in seeds:
+            notebook.recorder.state = seed
+            for name in experiments:
+                notebook.experiment(name, seed)
+            done += 1
+            if done % 25 == 0:
+                print(f"    {done} of {len(seeds)} states", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        notebook.recorder.forget(notebook.recorder.state)
+        print(f"    interrupted after {done} states", file=sys.stderr, flush=True)
+    return notebook.recorder, done
 
 
 def margin(check: Check, numbers: np.ndarray, must_fail: bool) -> str:
@@ -192,8 +210,9 @@ def margin(check: Check, numbers: np.ndarray, must_fail: bool) -> str:
     return "inf" if not np.isfinite(ratio) else f"x{ratio:.3g}"
 
 
-def print_table(title: str, recorder: Recorder, states: int, must_fail_cells: set[str]) -> None:
-    print(f"\n{title}")
+def print_table(title: str, measured: tuple[Recorder, int], must_fail_cells: set[str]) -> None:
+    recorder, states = measured
+    print(f"\n{title}, {states} states")
     checks, constant = list(recorder.checks.values()), 0
     header = f"  {'check':78}{'bound':16}{'fails':>9}  " + "".join(f"{label:>10}" for label in
                                                                      ["min", "0.1%", "1%", "median", "99%", "99.9%", "max"])
@@ -204,20 +223,20 @@ def print_table(title: str, recorder: Recorder, states: int, must_fail_cells: se
         print(f" {cell} ({'must FAIL' if must_fail else 'must pass'}): failed in {failed} of {states} states")
         print(header + f"{'margin':>10}")
         for check in cell_checks:
-            numbers = np.array([v for v in check.values if v is not None], dtype=float)
-            if (not numbers.size or np.ptp(numbers) == 0) and check.failures == 0:
+            numbers = np.array([v for v in check.values.values() if v is not None], dtype=float)
+            if (not numbers.size or np.ptp(numbers) == 0) and not check.failed:
                 constant += 1
                 continue
             figures = "".join(f"{q:>10.3g}" for q in np.quantile(numbers, QUANTILES)) if numbers.size else ""
-            print(f"  {check.name[:77]:78}{check.bound:16}{check.failures:>5}/{states:<3}  {figures}"
+            print(f"  {check.name[:77]:78}{check.bound:16}{len(check.failed):>5}/{states:<3}  {figures}"
                   f"{margin(check, numbers, must_fail) if numbers.size else '':>10}")
     print(f"  (and {constant} checks whose value is the same in every state, all passed)" if constant else "")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--states", type=int, default=200, help="random states for the master's own answers")
-    parser.add_argument("--wrong-states", type=int, default=50, help="random states for each corpus answer")
+    parser.add_argument("--states", type=int, default=200, help="random states for the master's own answers (0: none)")
+    parser.add_argument("--wrong-states", type=int, default=50, help="random states for each corpus answer (0: none)")
     parser.add_argument("--first-seed", type=int, default=1000, help="the states are set_seed(first-seed + i)")
     parser.add_argument("--budget", type=float, default=0.01, help="DVW_BUDGET (the grader's is 0.01)")
     parser.add_argument("--only", choices=sorted(EXPERIMENTS), action="append", help="run only these experiments")
@@ -227,22 +246,25 @@ def main() -> None:
     experiments = args.only or list(EXPERIMENTS)
     print(f"budget {args.budget}; states set_seed({args.first_seed} + i) at the top of {', '.join(experiments)}")
 
-    started = time.perf_counter()
-    seeds = range(args.first_seed, args.first_seed + args.states)
-    print_table(f"master's answers, {args.states} states", measure(sources, {}, experiments, seeds), args.states, set())
-    print(f"  ({time.perf_counter() - started:.0f} s, {(time.perf_counter() - started) / args.states:.2f} s a state)")
+    if args.states:
+        started = time.perf_counter()
+        measured = measure(sources, {}, experiments, range(args.first_seed, args.first_seed + args.states))
+        print_table("master's answers", measured, set())
+        print(f"  ({time.perf_counter() - started:.0f} s, {(time.perf_counter() - started) / max(1, measured[1]):.2f} s a state)")
+        if measured[1] < args.states:
+            return
 
     cases = corpus_cases()
     for case_name, changed in WRONG_ANSWERS.items():
         runs = [name for name in changed if name in experiments]
-        if not runs:
+        if not runs or not args.wrong_states:
             continue
         started = time.perf_counter()
-        seeds = range(args.first_seed, args.first_seed + args.wrong_states)
-        must_fail = cases[case_name].expect_lost or set()
-        checks = measure(sources, answers_of(case_name), runs, seeds)
-        print_table(f"{case_name} ({cases[case_name].what}), {args.wrong_states} states", checks, args.wrong_states, must_fail)
+        measured = measure(sources, answers_of(case_name), runs, range(args.first_seed, args.first_seed + args.wrong_states))
+        print_table(f"{case_name} ({cases[case_name].what})", measured, cases[case_name].expect_lost or set())
         print(f"  ({time.perf_counter() - started:.0f} s)")
+        if measured[1] < args.wrong_states:
+            return
 
 
 if __name__ == "__main__":
