@@ -15,12 +15,13 @@ the worst state stays clear of it (the nearest value for answers that must fail)
 single-threaded, in the master's code; no kernel, no grader.
 
 Run: .venv/bin/python bench/training_bounds.py [--states 200] [--first-seed 1000] [--wrong-states 50] [--budget 0.01]
-     [--only deep_student ...]; Ctrl-C prints what was measured so far (each figure says over how many states).
+     [--only deep_student ...]; Ctrl-C (or SIGTERM) prints what was measured so far (each figure says over how many states).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -166,7 +167,7 @@ def _no_plot(*args, **kwargs) -> None:
 
 
 def measure(sources: dict[str, str], answers: dict[str, str], experiments: list[str], seeds: range) -> tuple[Recorder, int]:
-    """The checks' values from each state, and how many states were measured: Ctrl-C (SIGINT) ends the measuring
+    """The checks' values from each state, and how many states were measured: Ctrl-C (or SIGTERM) ends the measuring
     early, keeping the states that finished."""
     notebook = Notebook(sources, answers)
     order = list(EXPERIMENTS)
@@ -241,6 +242,9 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=0.01, help="DVW_BUDGET (the grader's is 0.01)")
     parser.add_argument("--only", choices=sorted(EXPERIMENTS), action="append", help="run only these experiments")
     args = parser.parse_args()
+    # Ctrl-C or SIGTERM ends the measuring early (a background job starts with SIGINT ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     os.environ.update(DVW_BUDGET=str(args.budget), MPLBACKEND="Agg", TQDM_DISABLE="1")
     sources = cell_sources()
     experiments = args.only or list(EXPERIMENTS)
