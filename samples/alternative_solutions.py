@@ -65,7 +65,7 @@ plot_loss(Es_deep)
 D_student = 2
 Ws_student = np.array([5, 15, 45, 135])
 lr = 1e-3
-n_epochs = n_steps(20000)
+n_epochs = n_steps(20000, at_least=400)
 Es_shallow_train = np.zeros((len(Ws_student), n_epochs))
 Es_shallow_test = np.zeros(len(Ws_student))
 shallow_students = []
@@ -98,7 +98,7 @@ lr = 1e-3
 W_student, D_student = 10, 2
 quasi_student = make_MLP(n_in, W_student, D_student)
 initialize_layers(quasi_student, sigma_teacher)
-Es_quasi = train_model(quasi_student, X_train, y_train, n_steps(20000), lr, progressbar=False)
+Es_quasi = train_model(quasi_student, X_train, y_train, n_steps(20000, at_least=2000), lr, progressbar=False)
 loss_quasi = compute_loss(quasi_student, X_test, y_test) / y_test.var().item()
 print("Shallow student loss:", loss_quasi)
 

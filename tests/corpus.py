@@ -411,7 +411,7 @@ loss_deep = np.float32(compute_loss(student, X_test, y_test) / y_test.var(unbias
 VARIANT_WIDTH_SWEEP = """D_student = 2
 Ws_student = [5, 15, 45, 135]  # a list
 lr = 1e-3
-n_epochs = n_steps(20000)
+n_epochs = n_steps(20000, at_least=400)
 models = [make_MLP(n_in, width, D_student) for width in Ws_student]  # every student built first
 Es_shallow_train, Es_shallow_test, shallow_students = [], [], []
 variance = float(torch.var(y_test, unbiased=False))
@@ -426,7 +426,7 @@ m, b = np.polyfit(np.log2(np.array(Ws_student, dtype=np.float32)), np.log2(np.ar
 W_predicted = 2 ** ((np.log2(error_target) - b) / m)
 """
 VARIANT_QUASI_STUDENT = """lr = 1e-3
-n_epochs = n_steps(20000)
+n_epochs = n_steps(20000, at_least=2000)
 W_student, D_student = 10, 2
 quasi_student = make_MLP(n_in, W_student, D_student)
 initialize_layers(quasi_student, sigma_teacher)

@@ -109,9 +109,9 @@ def test_signs_are_flipped_only_before_an_odd_activation(helpers):
 
 
 @pytest.mark.integration
-def test_with_a_larger_grading_budget_the_copy_check_is_not_made_and_honest_work_still_passes(tmp_path):
-    """Trained longer, honest students come as close to the teacher as copies do: the master (an honest student)
-    still passes every check it makes at budget 0.03, one check fewer in Exercise 6 than at 0.01."""
+def test_with_a_larger_grading_budget_the_copy_bound_only_refuses_exact_copies_and_honest_work_still_passes(tmp_path):
+    """Trained longer, honest students come as close to the teacher as slightly moved copies do: at budget 0.03 the
+    copy bound is 1e-6 (only an exact copy fails), and the master (an honest student) passes every check of the cell."""
     root = copy_course(tmp_path).root
     text = (root / "course.yml").read_text()
     (root / "course.yml").write_text(text.replace("grading: 0.01", "grading: 0.03"))
@@ -121,4 +121,4 @@ def test_with_a_larger_grading_budget_the_copy_check_is_not_made_and_honest_work
     build_release(course)
     checks = Grader(course).master_data()["checks"]  # raises CourseError if the master failed any check
     source = next(c.source for c in Grader(course).master.cells if "test_deep_student" in str(c.metadata))
-    assert checks["test_deep_student"] == source.count("check(\"") - 1  # every check of the cell but the copy bound
+    assert checks["test_deep_student"] == source.count("check(\"")  # the copy bound included

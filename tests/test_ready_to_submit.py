@@ -72,3 +72,47 @@ def test_it_stays_silent_while_grading(course, kernel, monkeypatch):
     _, namespace = kernel
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     assert ready_table(namespace).startswith("(Not run while grading")
+
+
+MASTER_UP_TO_EXERCISE_6 = SETUP_CELLS + ["get_num_params", "initialize_layers", "make_data", "train_model", "compute_loss",
+                                         "learning_problem", "data_checkpoint", "test_learning_problem", "deep_student_setup"]
+
+
+def student_near_the_teacher(namespace: dict, moved: float):
+    """The teacher with its hidden units rolled by one and every layer moved by `moved` of its norm: what a student
+    trained at the full budget looks like to the copy check (it converges to the teacher up to its symmetries)."""
+    import copy
+
+    import torch
+
+    student = copy.deepcopy(namespace["teacher"])
+    linear = [m for m in student if isinstance(m, torch.nn.Linear)]
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for layer, following in zip(linear, linear[1:]):
+            order = torch.roll(torch.arange(layer.out_features), 1)
+            layer.weight.copy_(layer.weight[order])
+            following.weight.copy_(following.weight[:, order])
+        for param in student.parameters():
+            noise = torch.randn(param.shape, generator=generator)
+            param.add_(noise * (moved * param.norm() / noise.norm()))
+    return student
+
+
+@pytest.mark.parametrize("moved, verdict", [(0.01, "passed"), (0.0, "FAILED: smallest distance")])
+def test_at_the_full_budget_the_masters_exercise_6_is_ready_and_still_refuses_an_exact_copy(course, monkeypatch, moved, verdict):
+    """Issue 25: above the grading budget the copy check used to be skipped, so the cell made fewer checks than its code
+    holds and the master's own full-budget run read "stopped by an error". At every budget it makes every check."""
+    import numpy as np
+
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.setenv("DVW_BUDGET", "1")
+    master = nbformat.read(course.source_notebook, as_version=4)
+    namespace = run_cells(course.source_notebook, MASTER_UP_TO_EXERCISE_6)
+    namespace["__release__"] = master
+    student = namespace["student"] = student_near_the_teacher(namespace, moved)
+    namespace["Es_deep"] = np.geomspace(1.0, 1e-6, 4 * namespace["n_steps"](50000))
+    namespace["loss_deep"] = namespace["compute_loss"](student, namespace["X_test"], namespace["y_test"]) / namespace["y_test"].var().item()
+    run_like_ipython(master, namespace, "test_deep_student")
+    row = next(line for line in ready_table(namespace).splitlines() if line.startswith("Exercise 6"))
+    assert verdict in row
