@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
 import time
 
@@ -73,15 +74,32 @@ def decodes_or_refuses(data) -> None:
 
 @FUZZ
 @given(json_values)
-def test_decode_refuses_any_json_that_is_not_plain_data_and_raises_nothing_else(data):
+def test_decode_answers_any_json_with_a_value_or_a_refusal_and_raises_nothing_else(data):
     decodes_or_refuses(data)
 
 
 @FUZZ
 @given(valid_encodings(), st.randoms(use_true_random=False), json_values)
-def test_decode_refuses_an_honest_encoding_with_any_part_replaced_and_raises_nothing_else(data, rng, replacement):
+def test_decode_answers_an_honest_encoding_with_any_part_replaced_with_a_value_or_a_refusal(data, rng, replacement):
     decode(data)  # unchanged, it decodes
     decodes_or_refuses(mutate(data, rng, replacement))
+
+
+def without_flags(data):
+    """`data` with its tensors' requires_grad flags left out: the decoder reads any flag but True as False, so a
+    value put there is not a forgery it must refuse."""
+    if isinstance(data, dict):
+        return {key: without_flags(value) for key, value in data.items() if key != "requires_grad"}
+    return [without_flags(item) for item in data] if isinstance(data, list) else data
+
+
+@FUZZ
+@given(valid_encodings(), st.randoms(use_true_random=False), json_values)
+def test_decode_refuses_an_honest_encoding_with_an_unknown_kind_put_anywhere_in_it(data, rng, inside):
+    """Wherever it lands (a value, a dict's entries, a shape, a dtype, a layer, a number's spelling), a list holding a
+    marked value of a kind the decoder does not know is not plain data."""
+    with pytest.raises(NotPlainData):
+        decode(mutate(without_flags(data), rng, [{"\0unknown kind": inside}]))
 
 
 @pytest.mark.parametrize("value", [
@@ -134,14 +152,26 @@ def nested(depth: int) -> bytes:
 def test_the_exchange_refuses_bytes_that_are_not_an_answer_without_any_other_exception(tmp_path, raw):
     exchange = Exchange(tmp_path / "exchange")
     (exchange.path / "r1.out.json").write_bytes(raw)
-    try:
-        answer = read_answer(exchange, "r1")
-    except StudentCodeError as error:
-        assert "not plain data" in str(error)
-    else:
-        assert isinstance(answer, dict)
-        decodes_or_refuses(answer.get("values"))
+    with pytest.raises(StudentCodeError, match="not plain data"):
+        read_answer(exchange, "r1")
     exchange.close()
+
+
+def test_the_exchange_refuses_a_folder_or_a_pipe_named_like_an_answer_without_opening_it(tmp_path):
+    exchange = Exchange(tmp_path / "exchange")
+    (exchange.path / "r1.out.json").mkdir()
+    os.mkfifo(exchange.path / "r2.out.json")
+    for request in ("r1", "r2"):
+        with pytest.raises(StudentCodeError, match="not a file of plain data"):
+            exchange.read_answer(request)
+    exchange.close()
+
+
+def test_the_dict_entries_of_an_answer_count_toward_its_bound(monkeypatch):
+    monkeypatch.setattr(kernel_agent, "MAX_ITEMS", 4)
+    assert decode({"dict": {"a": 1, "b": {"dict": {"c": 2, "d": 3}}}}) == {"a": 1, "b": {"c": 2, "d": 3}}  # 4 entries
+    with pytest.raises(NotPlainData, match="more than 4 values"):
+        decode({"dict": {"a": 1, "b": {"dict": {"c": 2, "d": 3, "e": 4}}}})
 
 
 @FUZZ
