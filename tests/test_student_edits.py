@@ -175,3 +175,13 @@ def test_each_answer_re_created_away_from_its_place_is_found_anywhere_in_the_not
         moved = untagged(next(c for c in correct.cells if grade_id(c) == gid))
         answers, nb = graded(tmp_path, {**correct, "cells": [c for c in correct.cells if grade_id(c) != gid] + [moved]}, master, release)
         assert sources(nb) == sources(reference) and answers.own == [], gid
+
+
+def test_an_answer_away_from_its_place_with_a_lookalike_elsewhere_is_not_guessed_anywhere(tmp_path, correct, master, release):
+    """The ambiguity rule holds in the whole-notebook search too: a decoy far away is named with the real one, not graded."""
+    moved = untagged(next(c for c in correct.cells if grade_id(c) == "get_num_params"))
+    decoy = untagged(nbformat.v4.new_code_cell("def get_num_params(n_in, W, D):\n    return 0"))
+    cells = [decoy] + [c for c in correct.cells if grade_id(c) != "get_num_params"] + [moved]
+    answers, nb = graded(tmp_path, {**correct, "cells": cells}, master, release)
+    assert "get_num_params" not in answers.cells
+    assert answers.flags == [f"get_num_params: no cell carries its tag and cells 1, {len(cells)} could each be it (not guessed)"]
