@@ -236,10 +236,17 @@ def test_an_error_in_the_students_function_shows_its_type_only(tmp_path):
     assert verdict.points == 0 and verdict.error == "calling your `boom` raised KeyError" and "1234" not in verdict.error
 
 
-def test_values_that_are_not_plain_data_earn_nothing(tmp_path):
-    class AlwaysEqual(float):
-        def __eq__(self, other):
+def test_values_that_are_not_plain_data_earn_nothing_even_when_their_number_is_right(tmp_path):
+    """A float subclass is not a float: refused as it is, not read as the number it holds (here the expected one).
+    (Its comparisons are the attack; __eq__ is left alone, since JSON would write a float equal to anything as inf.)"""
+    class AlwaysInRange(float):
+        def __lt__(self, other):
             return True
 
-    verdict = judge(tmp_path, {"answer": AlwaysEqual(0)}, "require('answer')\ncheck('answer', answer, expect=1)")
+        def __gt__(self, other):
+            return True
+
+    verdict = judge(tmp_path, {"answer": AlwaysInRange(1)}, "require('answer')\ncheck('answer', answer, expect=1)")
     assert verdict.points == 0
+    (tmp_path / "plain").mkdir()
+    assert judge(tmp_path / "plain", {"answer": 1.0}, "require('answer')\ncheck('answer', answer, expect=1)").points == 2.0
