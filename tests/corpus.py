@@ -7,7 +7,8 @@ cell scores 0.
 
 Attacks that look for the course (the master, other students, the gradebook) look only inside the
 course being graded, which the test passes in (COURSE_ROOT in their code): never at real paths.
-Cases marked `destructive` are run only where the sandbox works: without it, nothing would stop them.
+The corpus is graded only in the sandbox (conftest.require_sandbox): some cases (a fork bomb, writing the
+gradebook) would harm the machine or the course without it.
 """
 from __future__ import annotations
 
@@ -27,8 +28,6 @@ import frontends
 
 MIME = "application/vnd.dvwcourse.check+json"
 COURSE_ROOT = "COURSE_ROOT"  # in an attack's code: replaced by the graded course's folder
-NEEDS_SANDBOX = ("bubblewrap is not available here: without the sandbox this attack (a fork bomb, or writing the gradebook) "
-                 "would run with no process limit and the grader's own file access, so it is not run")
 FUNCTIONS = ["get_num_params", "initialize_layers", "make_data", "train_model", "compute_loss"]
 
 
@@ -41,7 +40,6 @@ class Case:
     expect_lost: set[str] | None = field(default_factory=set)
     expect_status: str = "graded"
     what: str = ""
-    destructive: bool = False  # harms the machine or the course unless sandboxed
 
 
 def edit_tests(nb):
@@ -510,7 +508,7 @@ CASES: dict[str, Case] = {
         "        sqlite3.connect(path).execute('create table hacked (x)')\n"
         "    except Exception as error:\n"
         "        print(path, error)")},
-        expect_lost=ALL, what="tries to write the course's gradebook", destructive=True),
+        expect_lost=ALL, what="tries to write the course's gradebook"),
     "kill_kernel": Case("correct", {"curve_length": "import os\nos._exit(0)"}, expect_lost={"test_curve_length"},
                         expect_status="incomplete", what="os._exit in the last answer cell"),
     # Tampering with the notebook's structure and metadata.
@@ -577,7 +575,7 @@ CASES: dict[str, Case] = {
     "memory_bomb": Case("correct", {"curve_length": "blocks = []\nwhile True:\n    blocks.append(bytearray(10**8))"},
                         expect_lost={"test_curve_length"}, what="allocates until memory runs out"),
     "fork_bomb": Case("correct", {"curve_length": "import os\nwhile True:\n    os.fork()"}, expect_lost={"test_curve_length"},
-                      what="forks until processes run out", destructive=True),
+                      what="forks until processes run out"),
     "huge_output": Case("correct", {"curve_length": "for i in range(10**7):\n    print(i)"}, expect_lost={"test_curve_length"},
                         what="prints 10^7 lines"),
     # How students really edit notebooks: correct work must keep every point (see tests/test_student_edits.py).

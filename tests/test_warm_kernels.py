@@ -24,13 +24,12 @@ from dvwcourse.intake import Submission, find_submissions
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import Grader
 from dvwcourse.samples import fill_answers, sample_answers
-from dvwcourse.kernel.sandbox import bubblewrap_works
 from dvwcourse.settings import load_course
 from dvwcourse.kernel.uid_lease import leased_uid, processes_by_uid
 from dvwcourse.kernel.warm_kernels import WarmPool, _empty, mount_points_below_tmp
 from dvwcourse.workers import LocalWorkers
 
-needs_sandbox = pytest.mark.skipif(not bubblewrap_works(), reason="warm kernels are tested in the bubblewrap sandbox")
+needs_sandbox = pytest.mark.usefixtures("working_sandbox")  # warm kernels are tested in the bubblewrap sandbox
 
 # What a kernel's state is, as plain data: its globals (IPython's own names aside), every random state,
 # matplotlib's settings, torch's threads and the environment.
