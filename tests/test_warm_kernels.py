@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 
 from conftest import copy_course, tighten_limits
 from corpus import CASES
+from waiting import cpu_seconds, wait_until
 from dvwcourse.assemble import read_answers
 from dvwcourse.checkspec import library_indexes, library_sources
 from dvwcourse.kernel.execution import run_notebook
@@ -261,10 +261,9 @@ def test_killing_the_template_mid_batch_loses_nothing(warm_course, tmp_path):
     submissions = [submission(warm_course, folder, f"student{i}", {}) for i in range(3)]
 
     def kill_template_once_a_kernel_runs():
-        deadline = time.monotonic() + 120
-        while len(processes_by_uid().get(uid, [])) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(1)  # the kernel is running cells
+        # A kernel forked from the template is running cells once it has done some work of its own.
+        wait_until(lambda: any(cpu_seconds(pid) > 0.5 for pid in processes_by_uid().get(uid, []) if pid != template),
+                   "a forked kernel to run cells")
         os.kill(template, signal.SIGKILL)
 
     killer = threading.Thread(target=kill_template_once_a_kernel_runs)
