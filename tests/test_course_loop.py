@@ -72,6 +72,8 @@ def policy(**settings) -> LatePolicySection:
     ({"rule": "per_hour", "deduct": 0.1, "grace_minutes": 15}, 20, 15 * 60 + 1, 2),
     ({"rule": "zero", "grace_minutes": 15}, 20, 15 * 60, 0),
     ({"rule": "per_hour", "deduct": 0.1}, 20, 0, 0),  # on the dot: on time
+    ({"rule": "zero"}, 0.5, 1, 0.5),  # a score below one point is still taken whole
+    ({"rule": "per_hour", "deduct": 0.01}, 20, 1, 0.2),  # a penalty below one point is not rounded up
 ])
 def test_the_late_policy(settings, score, seconds_late, expected):
     assert late_penalty(policy(**settings), score, seconds_late) == pytest.approx(expected)

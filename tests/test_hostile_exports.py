@@ -23,7 +23,8 @@ from dvwcourse.kernel.kernel_agent import NotPlainData, decode, encode
 from dvwcourse.trusted_tests import CellJudge, StudentCodeError
 from test_trusted_checks import KNOWN, LIBRARY
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=int(os.environ.get("DVW_FUZZ_EXAMPLES", 300)),  # bin/mutation runs fewer
+                 deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 KINDS = ["float", "tensor", "ndarray", "scalar", "sequential", "list", "tuple", "dict", "function", "opaque", "linear", "layer",
          "requires_grad", "dtype", "shape", "b64", "weight", "bias"]
 

@@ -30,6 +30,27 @@ def test_corpus_case_gets_its_expected_outcome(graded, name):
         assert all(cell.points in (0, cell.max_points) for cell in report.cells)
 
 
+def outcome_text(course, report) -> str:
+    """Everything a graded submission left to read: its graded notebook's outputs, and the report's notes, flags,
+    cell errors and failed checks."""
+    texts = [*report.notes, *report.flags]
+    for cell in report.cells:
+        texts += [cell.error, *(check.message for check in cell.checks if not check.passed)]
+    path = course.autograded_notebook(report.student)
+    for cell in nbformat.read(path, as_version=4).cells if path.exists() else []:
+        for output in cell.get("outputs", []):
+            texts += [str(output.get("text", "")), output.get("ename", ""), output.get("evalue", "")]
+    return "\n".join(text for text in texts if text)
+
+
+@pytest.mark.parametrize("name", [name for name, case in CASES.items() if case.evidence])
+def test_each_attack_and_fault_leaves_evidence_that_it_ran_and_what_stopped_it(graded, name):
+    """A broken attack (it raised early, or an internal name it reaches was renamed) would score like a blank
+    notebook; its evidence is missing instead."""
+    course, _, reports = graded
+    assert CASES[name].evidence in outcome_text(course, reports[name])
+
+
 def test_a_cell_that_swallows_the_interrupt_has_its_kernel_stopped_once_not_rerun(graded):
     _, _, reports = graded
     notes = reports["stubborn_loop"].notes
