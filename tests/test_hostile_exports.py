@@ -262,3 +262,17 @@ def test_a_deeply_nested_forged_answer_in_any_field_fails_the_cell_with_a_reason
     cell = parse_test_cell("t", "require('double')\ncheck('double(2)', double(2), expect=4)\n", 2.0, KNOWN)
     verdict = CellJudge(LIBRARY, {"t": cell}, ForgingBridge(forged), grading_seed=0, env={}).run(cell)
     assert verdict.points == 0 and verdict.error
+
+
+def test_a_request_is_a_new_file_the_kernel_can_read_but_not_change_and_finish_removes_both_files(tmp_path):
+    exchange = Exchange(tmp_path / "exchange")
+    exchange.write_request("r1", '{"args": ["é"]}')
+    request = exchange.path / "r1.in.json"
+    assert request.stat().st_mode & 0o777 == 0o644 and request.read_text(encoding="utf-8") == '{"args": ["é"]}'
+    with pytest.raises(StudentCodeError, match="^the grader could not hand its inputs to the kernel$"):
+        exchange.write_request("r1", "{}")  # a file already there (the kernel's, say) is never written through
+    (exchange.path / "r1.out.json").write_text("{}")
+    exchange.finish("r1")
+    exchange.finish("r1")  # nothing left: still fine
+    assert list(exchange.path.iterdir()) == []
+    exchange.close()

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from dvwcourse import cells
-from dvwcourse.assemble import Answers, assemble, read_answers
+from dvwcourse.assemble import Answers, _numbers, assemble, read_answers
 from dvwcourse.kernel.execution import MAX_SOCKET_PATH, ipc_connection
 from dvwcourse.records import CellVerdict, CheckSite, CheckVerdict, Evaluation, GradeReport
 from dvwcourse.kernel.sandbox import KernelLauncher
@@ -153,3 +153,9 @@ def test_a_scratch_folder_too_deep_for_the_kernels_sockets_is_refused_with_its_r
     too_deep = tmp_path / ("s" * (MAX_SOCKET_PATH - len(str(tmp_path)) - 10))
     with pytest.raises(RuntimeError, match=r"too deep for the kernel's sockets \(108 characters, Unix sockets allow 107\): set TMPDIR"):
         ipc_connection(too_deep)
+
+
+def test_cell_numbers_are_counted_from_one_and_cut_after_ten():
+    assert _numbers([0, 4]) == "1, 5"
+    assert _numbers(list(range(10))) == "1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
+    assert _numbers(list(range(13))) == "1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 3 more"

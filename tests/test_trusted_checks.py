@@ -250,3 +250,25 @@ def test_values_that_are_not_plain_data_earn_nothing_even_when_their_number_is_r
     assert verdict.points == 0
     (tmp_path / "plain").mkdir()
     assert judge(tmp_path / "plain", {"answer": 1.0}, "require('answer')\ncheck('answer', answer, expect=1)").points == 2.0
+
+
+def test_check_hands_the_value_and_every_bound_to_compare(tmp_path):
+    """compare (the master's) decides; check must pass it what the test cell said, bounds included."""
+    echo = "def compare(value, expected=None, rtol=1e-7, atol=0.0, below=None, above=None):\n" \
+           "    return f'compare({value}, {expected}, {rtol}, {atol}, {below}, {above})'\n"
+    cell = parse_test_cell("t", "require('value')\ncheck('value', value, above=1.0, atol=0.5)", 2.0, KNOWN)
+    verdict = CellJudge([*LIBRARY, echo], {"t": cell}, InProcessBridge(tmp_path, {"value": 2.0}), grading_seed=0, env={}).run(cell)
+    assert "compare(2.0, None, 1e-07, 0.5, None, 1.0)" in verdict.checks[0].message
+
+
+def test_a_check_that_states_no_expected_value_fails_saying_so(tmp_path):
+    verdict = judge(tmp_path, {"value": 1.0}, "require('value')\ncheck('value', value, expect=None)")
+    assert verdict.points == 0 and "the check states no expected value" in verdict.checks[0].message
+
+
+def test_a_value_that_is_not_plain_data_is_named_by_its_type(tmp_path):
+    class Custom:
+        pass
+
+    verdict = judge(tmp_path, {"value": Custom()}, "require('value')\ncheck('value', value, expect=1)")
+    assert verdict.points == 0 and "got a Opaque, which is not plain data" in verdict.checks[0].message  # what the kernel sent
