@@ -578,8 +578,10 @@ CASES: dict[str, Case] = {
                            evidence='did not finish within', what="a value whose export never finishes when the grader reads it, swallowing the interrupt"),
     "memory_bomb": Case("correct", {"curve_length": "blocks = []\nwhile True:\n    blocks.append(bytearray(10**8))"},
                         expect_lost={"test_curve_length"}, evidence="MemoryError", what="allocates until memory runs out"),
+    # No evidence for the fork bomb: what stops it varies from run to run (the process limit, "can't start new thread", or
+    # the time limit with the interrupt ignored).
     "fork_bomb": Case("correct", {"curve_length": "import os\nwhile True:\n    os.fork()"}, expect_lost={"test_curve_length"},
-                      evidence='Cell curve_length ignored the interrupt at its time limit, so the grader stopped the kernel', what="forks until processes run out"),
+                      what="forks until processes run out"),
     "huge_output": Case("correct", {"curve_length": "for i in range(10**7):\n    print(i)"}, expect_lost={"test_curve_length"},
                         evidence='Cell curve_length printed more than', what="prints 10^7 lines"),
     # How students really edit notebooks: correct work must keep every point (see tests/test_student_edits.py).
