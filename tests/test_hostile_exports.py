@@ -276,3 +276,33 @@ def test_a_request_is_a_new_file_the_kernel_can_read_but_not_change_and_finish_r
     exchange.finish("r1")  # nothing left: still fine
     assert list(exchange.path.iterdir()) == []
     exchange.close()
+
+
+TENSOR = plain(torch.zeros(1, 1))
+
+
+@pytest.mark.parametrize("data, reason", [
+    ({"ndarray": 5}, "malformed array"),
+    ({"ndarray": {"dtype": "float32", "shape": [1]}}, "malformed array"),
+    (array("x" * 50, [1], b"\0" * 4), f"an array of type {'x' * 40!r}"),
+    (array("float32", [1] * (kernel_agent.MAX_DIMENSIONS + 1), b"\0" * 4), "an array with a malformed shape"),
+    ({"sequential": [5]}, "malformed layer"),
+    ({"sequential": [{"layer": "L" * 50}]}, f"a layer of type {'L' * 40!r}"),
+    ({"sequential": [{"linear": [1, 1], "weight": TENSOR, "bias": None, "extra": 1}]}, "malformed layer"),
+    ({"sequential": [{"linear": [1], "weight": TENSOR, "bias": None}]}, "malformed layer"),
+    ({"sequential": [{"linear": [0, 1], "weight": TENSOR, "bias": None}]}, "malformed layer"),
+    ({"sequential": [{"linear": [1.0, 1], "weight": TENSOR, "bias": None}]}, "malformed layer"),
+    ({"sequential": {"linear": [1, 1]}}, "malformed list"),
+])
+def test_each_malformed_array_and_layer_is_refused_with_exactly_its_reason(data, reason):
+    with pytest.raises(NotPlainData) as refusal:
+        decode(data)
+    assert str(refusal.value) == reason
+
+
+def test_an_array_may_have_up_to_the_bound_of_dimensions_and_each_layer_counts_as_a_value(monkeypatch):
+    assert decode(array("float32", [1] * kernel_agent.MAX_DIMENSIONS, b"\0" * 4)).shape == (1,) * kernel_agent.MAX_DIMENSIONS
+    monkeypatch.setattr(kernel_agent, "MAX_ITEMS", 2)
+    assert len(decode({"sequential": [{"layer": "Tanh"}, {"layer": "ReLU"}]})) == 2
+    with pytest.raises(NotPlainData, match="more than 2 values"):
+        decode({"sequential": [{"layer": "Tanh"}, {"layer": "ReLU"}, {"layer": "Tanh"}]})

@@ -18,7 +18,7 @@ from dvwcourse.checkspec import parse_test_cell
 from dvwcourse.kernel.exchange import Exchange
 from dvwcourse.judge import message_for
 from dvwcourse.settings import CourseError
-from dvwcourse.trusted_tests import StudentCodeError, CellJudge, exception_name
+from dvwcourse.trusted_tests import StudentCodeError, CellJudge, decode_answer, exception_name
 
 LIBRARY = [
     "import numpy as np\nimport torch\nfrom torch import nn\n",
@@ -272,3 +272,9 @@ def test_a_value_that_is_not_plain_data_is_named_by_its_type(tmp_path):
 
     verdict = judge(tmp_path, {"value": Custom()}, "require('value')\ncheck('value', value, expect=1)")
     assert verdict.points == 0 and "got a Opaque, which is not plain data" in verdict.checks[0].message  # what the kernel sent
+
+
+def test_an_answer_that_is_not_plain_data_is_refused_naming_the_value_with_the_decoders_reason():
+    with pytest.raises(StudentCodeError) as refusal:
+        decode_answer({"list": 5}, "X_train")
+    assert refusal.value.args == ("`X_train` could not be read as plain data", "malformed list")
