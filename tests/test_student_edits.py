@@ -216,3 +216,24 @@ def test_the_students_own_cells_are_valid_cells_of_the_graded_notebook_marked_as
         ("markdown", "my notes", {"student_cell": True}), ("code", HELPER, {"student_cell": True})]
     assert "outputs" not in own[0] and own[1].outputs == [] and own[1].execution_count is None
     assert len({c.id for c in nb.cells}) == len(nb.cells)
+
+
+def test_what_was_found_is_said_exactly_cell_by_cell(tmp_path, correct, master, release):
+    """An untagged answer, a copied one (one copy left as the stub), missing answers, added cells and an empty one."""
+    cells, stub = [], {grade_id(c): c for c in release.cells}
+    for cell in correct.cells:
+        if grade_id(cell) in ("curve_length", "width_fit"):
+            continue  # deleted
+        cells.append(untagged(cell) if grade_id(cell) == "get_num_params" else cell)
+        if grade_id(cell) == "make_data":
+            cells += [copy.deepcopy(stub["make_data"]), nbformat.v4.new_code_cell(HELPER), nbformat.v4.new_code_cell("x = 1"),
+                      nbformat.v4.new_code_cell("  "), nbformat.v4.new_markdown_cell("notes")]
+    at = {name: next(n for n, c in enumerate(cells) if grade_id(c) == name) + 1 for name in ("make_data",)}
+    untagged_at = next(n for n, c in enumerate(cells) if c["source"].startswith("def get_num_params")) + 1
+    answers, nb = graded(tmp_path, {**correct, "cells": cells}, master, release)
+    assert answers.notes == [
+        f"get_num_params: your answer was found in a cell without its grading tag (cell {untagged_at} of your notebook)",
+        f"make_data: this answer cell appears 2 times in your notebook (cells {at['make_data']}, {at['make_data'] + 1}): every copy"
+        " with your work in it ran, in your notebook's order, copies left as the stub were skipped",
+        "answer cells missing from the submission (graded as unanswered): curve_length, width_fit",
+        "code cells you added (2) ran in their place among the course's cells"]
