@@ -207,14 +207,15 @@ def test_a_cell_that_lost_its_metadata_but_kept_its_id_is_that_cell(tmp_path, co
 
 
 def test_the_students_own_cells_are_valid_cells_of_the_graded_notebook_marked_as_theirs(tmp_path, correct, master, release):
-    cells = list(correct.cells)
-    cells[1:1] = [nbformat.v4.new_markdown_cell("my notes"), nbformat.v4.new_code_cell(HELPER)]
+    cells = [nbformat.v4.new_code_cell("import itertools"), *correct.cells]  # before every course cell: runs before the first answer
+    cells[2:2] = [nbformat.v4.new_markdown_cell("my notes"), nbformat.v4.new_code_cell(HELPER)]
     answers, nb = graded(tmp_path, {**correct, "cells": cells}, master, release)
     nbformat.validate(nb)  # a code cell has outputs and an execution count; every cell an id
     own = [c for c in nb.cells if STUDENT_CELL in c.metadata]
-    assert [(c.cell_type, c.source, c.metadata[STUDENT_CELL]) for c in own] == [
-        ("markdown", "my notes", {"student_cell": True}), ("code", HELPER, {"student_cell": True})]
-    assert "outputs" not in own[0] and own[1].outputs == [] and own[1].execution_count is None
+    assert [(c.id, c.cell_type, c.source, c.metadata[STUDENT_CELL]) for c in own] == [
+        ("student-cell-1", "code", "import itertools", {"student_cell": True}),
+        ("student-cell-2", "markdown", "my notes", {"student_cell": True}), ("student-cell-3", "code", HELPER, {"student_cell": True})]
+    assert "outputs" not in own[1] and own[2].outputs == [] and own[2].execution_count is None
     assert len({c.id for c in nb.cells}) == len(nb.cells)
 
 
