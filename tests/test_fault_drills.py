@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import copy_course, write_corpus
-from waiting import cpu_seconds, wait_until
+from waiting import tree_cpu_seconds, wait_until
 from dvwcourse.cells import raw_grade_id
 from dvwcourse.nbgrader_api import open_gradebook
 from dvwcourse.release import build_release
@@ -176,7 +176,7 @@ def test_a_batch_killed_mid_way_then_rerun_grades_every_submission_exactly_once(
                 assert first.poll() is None, "the batch ended before the drill"
             # ... and the next one's kernel past its start-up (importing torch alone costs about 2 s of CPU), into
             # its cells: the next submission, "correct", runs for several seconds.
-            wait_until(lambda: sum(cpu_seconds(pid) for pid in pids_naming(str(scratch_root))) > 3,
+            wait_until(lambda: sum(tree_cpu_seconds(pid) for pid in pids_naming(str(scratch_root))) > 3,
                        "the next submission's kernel to run its cells")
             assert processes_naming(str(scratch_root)), "the kernel ended before the drill"
             first.send_signal(signal.SIGKILL)
