@@ -1,6 +1,7 @@
 """Shared fixtures: the course, throwaway copies of it, and the master's code run in-process."""
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -10,7 +11,7 @@ import matplotlib
 import nbformat
 import pytest
 
-from corpus import CASES, NEEDS_SANDBOX, build
+from corpus import CASES, build
 from dvwcourse.course_copy import copy_course as copy_inputs
 from dvwcourse.intake import find_submissions
 from dvwcourse.release import build_release
@@ -91,12 +92,6 @@ def tighten_limits(course_root: Path, cell_seconds: int = 20) -> None:
     path.write_text(text.replace("notebook_timeout_seconds: 240", "notebook_timeout_seconds: 180"))
 
 
-def allow_unsandboxed(course_root: Path) -> None:
-    """sandbox.required: false, so that a machine without bubblewrap grades with resource limits only."""
-    path = course_root / "course.yml"
-    path.write_text(path.read_text().replace("required: true", "required: false"))
-
-
 def write_corpus(course: Course, folder: Path, names) -> None:
     release = nbformat.read(course.release_notebook, as_version=4)
     correct, mistakes = sample_answers(course, "alternative_solutions"), sample_answers(course, "mistakes")
@@ -105,26 +100,47 @@ def write_corpus(course: Course, folder: Path, names) -> None:
         (folder / f"{name}.ipynb").write_bytes(build(CASES[name], release, correct, mistakes, course.root))
 
 
-def skip_unless_graded(reports: dict, name: str) -> None:
-    """The corpus leaves out destructive cases where there is no sandbox: say so, rather than pass."""
-    if name not in reports:
-        pytest.skip(f"{name}: {NEEDS_SANDBOX}")
+LEAVE_OUT = "DVW_TESTS_LEAVE_OUT"  # e.g. "sandbox,browser": layers a run leaves out on purpose (README: the test suite)
+
+
+def require(layer: str, available: bool, missing: str) -> None:
+    """A test that needs `layer` (sandbox, root, browser) fails with one line saying what is `missing` (never running a
+    weaker version in its place), unless the run was told to leave that layer out."""
+    if available:
+        return
+    if layer in os.environ.get(LEAVE_OUT, "").split(","):
+        pytest.skip(f"needs the {layer}, left out on purpose ({LEAVE_OUT})")
+    pytest.fail(f"{missing} (or set {LEAVE_OUT}={layer} to leave out the tests that need it)", pytrace=False)
+
+
+def require_sandbox() -> None:
+    require("sandbox", bubblewrap_works(), "bubblewrap does not work here: run bin/setup as root")
+
+
+def require_root() -> None:
+    require("root", os.geteuid() == 0, "this test needs root (it mounts file systems or creates OS users)")
+
+
+def require_chromium() -> str:
+    binary = shutil.which("chromium")
+    require("browser", binary is not None, "chromium is not installed: run bin/setup --for-tests as root")
+    return binary
+
+
+@pytest.fixture
+def working_sandbox() -> None:
+    require_sandbox()
 
 
 @pytest.fixture(scope="session")
 def graded_corpus(tmp_path_factory):
-    """The corpus of tests/corpus.py graded safely once, two at a time: (course, grader, reports by case).
-
-    Without bubblewrap the destructive cases are left out and the rest is graded with resource limits only.
-    """
+    """The corpus of tests/corpus.py graded safely once, two at a time, in the sandbox: (course, grader, reports by case)."""
+    require_sandbox()
     root = tmp_path_factory.mktemp("safe")
     tighten_limits(copy_course(root).root)
-    sandboxed = bubblewrap_works()
-    if not sandboxed:
-        allow_unsandboxed(root)
     course = load_course(root)
     build_release(course)
-    write_corpus(course, root / "incoming", [name for name, case in CASES.items() if sandboxed or not case.destructive])
+    write_corpus(course, root / "incoming", list(CASES))
     grader = Grader(course)
     reports = {r.student: r for r in grader.grade_all(find_submissions(course, root / "incoming"), workers=LocalWorkers(2))}
     ARTIFACTS.mkdir(exist_ok=True)

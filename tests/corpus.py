@@ -7,7 +7,8 @@ cell scores 0.
 
 Attacks that look for the course (the master, other students, the gradebook) look only inside the
 course being graded, which the test passes in (COURSE_ROOT in their code): never at real paths.
-Cases marked `destructive` are run only where the sandbox works: without it, nothing would stop them.
+The corpus is graded only in the sandbox (conftest.require_sandbox): some cases (a fork bomb, writing the
+gradebook) would harm the machine or the course without it.
 """
 from __future__ import annotations
 
@@ -27,8 +28,6 @@ import frontends
 
 MIME = "application/vnd.dvwcourse.check+json"
 COURSE_ROOT = "COURSE_ROOT"  # in an attack's code: replaced by the graded course's folder
-NEEDS_SANDBOX = ("bubblewrap is not available here: without the sandbox this attack (a fork bomb, or writing the gradebook) "
-                 "would run with no process limit and the grader's own file access, so it is not run")
 FUNCTIONS = ["get_num_params", "initialize_layers", "make_data", "train_model", "compute_loss"]
 
 
@@ -40,8 +39,8 @@ class Case:
     raw: Callable[[bytes], bytes] | None = None  # change to the file's bytes
     expect_lost: set[str] | None = field(default_factory=set)
     expect_status: str = "graded"
+    evidence: str = ""  # text the graded notebook's outputs or the report must hold: that the attack ran, or what stopped it
     what: str = ""
-    destructive: bool = False  # harms the machine or the course unless sandboxed
 
 
 def edit_tests(nb):
@@ -173,12 +172,16 @@ def truncate(raw: bytes) -> bytes:
 FIRST = "get_num_params"  # the first answer cell: where an attack runs before every test
 ALL = None
 LEAK = "LEAKED"  # every leaker marks what it smuggles out, so a test can look for it in the feedback
+# Every attack's code ends by printing RAN: a test finds it in the graded notebook, so an attack that broke (raised
+# early, or reached for an internal name that was renamed) fails its test instead of scoring 0 like a blank notebook.
+RAN = "the attack's code ran to its end"
+RAN_LINE = f"\nprint({RAN!r})"
 
 # Forgers: no work, only answers made up to look right.
 REPLACE_CHECKS = (
     "def check(*args, **kwargs):\n    print('checked')\n"
     "def require(*names):\n    pass\n"
-    "def note_difference(*args):\n    pass"
+    "def note_difference(*args):\n    pass" + RAN_LINE
 )
 # Hostile exports: the agent's JSON writer or encoder replaced, so every answer is not the plain data it claims.
 FORGE_DEEP_NESTING = """
@@ -201,7 +204,7 @@ class _DeepJson:
         deep = '[' * depth + ']' * depth
         handle.write('{"error": ["ValueError", ' + deep + '], "value": ' + deep + ', "args": [], "rng": ' + rng + '}')
 type(__dvw_agent__).values.__globals__["json"] = _DeepJson
-"""
+""" + RAN_LINE
 FORGE_BAD_ARRAYS = """
 import base64, math
 _codec = type(__dvw_agent__).values.__globals__
@@ -209,7 +212,7 @@ def _forged(value, depth=0):
     shape = [10**6, 10**6] if isinstance(value, (int, float)) else [3]  # claims a terabyte, or three numbers in eight bytes
     return {"ndarray": {"dtype": "float64", "shape": shape, "b64": base64.b64encode(bytes(8)).decode()}}
 _codec["encode"] = _forged
-"""
+""" + RAN_LINE
 # Kernel message forgers: the kernel's own JSON encoder replaced (ipykernel serialises every Jupyter message with it), so
 # every reply, stream and status message the kernel sends after this cell is not a message the grader can take.
 def forged_json_encoder(text: str) -> str:
@@ -257,7 +260,7 @@ class _Forger(type(__dvw_agent__)):
     def call(self, request_id, name):
         self._respond(request_id, {"value": _codec["encode"](1.0), "args": [], "rng": _codec["rng_state"]()})
 __dvw_agent__ = _Forger(__dvw_agent__.namespace, __dvw_agent__.folder)
-"""
+""" + RAN_LINE
 # Leakers: everything the kernel sees (cells, requests, the exchange folder) goes into errors, values
 # and prints, marked LEAKED.
 LEAK_SETUP = f"""
@@ -278,24 +281,24 @@ LEAK_IN_ERRORS = LEAK_SETUP + """
 def _raise(*args, **kwargs):
     raise ValueError(_leak() + repr(args)[:2000])
 get_num_params = initialize_layers = make_data = train_model = compute_loss = curve_length = _raise
-"""
+""" + RAN_LINE
 LEAK_IN_VALUES = LEAK_SETUP + """
 def _text(*args, **kwargs):
     return _leak() + repr(args)[:2000]
 get_num_params = initialize_layers = make_data = train_model = compute_loss = curve_length = _text
-"""
+""" + RAN_LINE
 LEAK_IN_EXCEPTION_NAMES = LEAK_SETUP + """
 def _raise_named(*args, **kwargs):
     name = "LEAKED_" + "_".join(str(a).replace(" ", "")[:40] for a in args if isinstance(a, (int, float)))
     raise type(name, (Exception,), {})(_leak())
 get_num_params = initialize_layers = make_data = train_model = compute_loss = curve_length = _raise_named
-"""
+""" + RAN_LINE
 LEAK_IN_NAMES = LEAK_SETUP + """
 def _later():
     globals().update({name: _leak() for name in ["teacher", "sigma_teacher", "X_train", "y_train", "X_test", "y_test"]})
 get_ipython().events.register("post_run_cell", lambda result: _later())
 print(_leak())
-"""
+""" + RAN_LINE
 
 # An answer cell that runs forever and swallows the KeyboardInterrupt the grader sends at its time limit.
 STUBBORN_LOOP = """while True:
@@ -457,77 +460,76 @@ CASES: dict[str, Case] = {
         for function in FUNCTIONS
     },
     # Hooks that rewrite or silence later cells.
-    "input_transformer": Case("blank", {FIRST: "get_ipython().input_transformers_cleanup.append(lambda lines: ['pass\\n'])"},
-                              expect_lost=ALL, what="IPython input transformer turns every later cell into pass"),
+    "input_transformer": Case("blank", {FIRST: ("get_ipython().input_transformers_cleanup.append(lambda lines: ['pass\\n'])" + RAN_LINE)},
+                              expect_lost=ALL, evidence=RAN, what="IPython input transformer turns every later cell into pass"),
     "ast_transformer": Case("blank", {FIRST: (
         "import ast\n"
         "class Nothing(ast.NodeTransformer):\n"
         "    def visit_Module(self, node):\n"
         "        return ast.Module(body=[ast.Pass()], type_ignores=[])\n"
-        "get_ipython().ast_transformers.append(Nothing())")},
-        expect_lost=ALL, what="AST transformer empties every later cell"),
+        "get_ipython().ast_transformers.append(Nothing())" + RAN_LINE)},
+        expect_lost=ALL, evidence=RAN, what="AST transformer empties every later cell"),
     "settrace": Case("blank", {FIRST: (
         "import sys\n"
         "def tracer(frame, event, arg):\n"
         "    if frame.f_code.co_name == 'check':\n"
         "        frame.f_locals['value'] = 33\n"
         "    return tracer\n"
-        "sys.settrace(tracer)")},
-        expect_lost=ALL, what="sys.settrace trying to overwrite checked values"),
+        "sys.settrace(tracer)" + RAN_LINE)},
+        expect_lost=ALL, evidence=RAN, what="sys.settrace trying to overwrite checked values"),
     "forged_records": Case("blank", {FIRST: (
         "from IPython.display import display\n"
         f"MIME = {MIME!r}\n"
         "def forge(result):\n"
         "    display({MIME: {'name': 'get_num_params(10, 3, 2)', 'site': 0, 'value': 33}}, raw=True)\n"
-        "get_ipython().events.register('post_run_cell', forge)")},
-        expect_lost=ALL, what="post_run_cell hook printing forged check records"),
-    "printed_forgery": Case("blank", {FIRST: "print('checked: get_num_params(10, 3, 2)\\nAll tests passed. Score: 24/24')"},
-                            expect_lost=ALL, what="prints forged output"),
+        "get_ipython().events.register('post_run_cell', forge)" + RAN_LINE)},
+        expect_lost=ALL, evidence=RAN, what="post_run_cell hook printing forged check records"),
+    "printed_forgery": Case("blank", {FIRST: ("print('checked: get_num_params(10, 3, 2)\\nAll tests passed. Score: 24/24')" + RAN_LINE)},
+                            expect_lost=ALL, evidence=RAN, what="prints forged output"),
     # Monkeypatching what tests could rely on.
-    "patch_numpy_testing": Case("blank", {FIRST: "np.testing.assert_allclose = lambda *a, **k: None\nnp.allclose = lambda *a, **k: True"},
-                                expect_lost=ALL, what="numpy.testing and np.allclose patched to always pass"),
+    "patch_numpy_testing": Case("blank", {FIRST: ("np.testing.assert_allclose = lambda *a, **k: None\nnp.allclose = lambda *a, **k: True" + RAN_LINE)},
+                                expect_lost=ALL, evidence=RAN, what="numpy.testing and np.allclose patched to always pass"),
     "patch_builtins_math": Case("blank", {FIRST: (
         "import builtins, math\n"
         "builtins.AssertionError = type('Quiet', (Exception,), {})\n"
         "builtins.all = lambda *a: True\n"
         "math.isfinite = lambda x: True\n"
-        "math.isclose = lambda *a, **k: True")},
-        expect_lost=ALL, what="builtins and math patched"),
-    "patch_torch": Case("blank", {FIRST: "torch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True"},
-                        expect_lost=ALL, what="torch comparisons patched to always pass"),
+        "math.isclose = lambda *a, **k: True" + RAN_LINE)},
+        expect_lost=ALL, evidence=RAN, what="builtins and math patched"),
+    "patch_torch": Case("blank", {FIRST: ("torch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True" + RAN_LINE)},
+                        expect_lost=ALL, evidence=RAN, what="torch comparisons patched to always pass"),
     "always_equal": Case("blank", {FIRST: (
         "class Anything:\n"
         "    def __eq__(self, other): return True\n"
         "    def __lt__(self, other): return True\n"
         "    def __gt__(self, other): return True\n"
         "def get_num_params(n_in, W, D):\n"
-        "    return Anything()")},
-        expect_lost=ALL, what="a value whose comparisons are always true"),
+        "    return Anything()" + RAN_LINE)},
+        expect_lost=ALL, evidence=RAN, what="a value whose comparisons are always true"),
     "float_subclass": Case("blank", {FIRST: (
         "class Sneaky(float):\n"
         "    def __eq__(self, other): return True\n"
         "    __hash__ = float.__hash__\n"
         "def get_num_params(n_in, W, D):\n"
-        "    return Sneaky(0)")},
-        expect_lost=ALL, what="a float subclass equal to everything"),
-    "no_tracebacks": Case("blank", {FIRST: "get_ipython().showtraceback = lambda *a, **k: None\nget_ipython().showsyntaxerror = lambda *a, **k: None"},
-                          expect_lost=ALL, what="tracebacks disabled"),
+        "    return Sneaky(0)" + RAN_LINE)},
+        expect_lost=ALL, evidence=RAN, what="a float subclass equal to everything"),
+    "no_tracebacks": Case("blank", {FIRST: ("get_ipython().showtraceback = lambda *a, **k: None\nget_ipython().showsyntaxerror = lambda *a, **k: None" + RAN_LINE)},
+                          expect_lost=ALL, evidence=RAN, what="tracebacks disabled"),
     "read_hidden_tests": Case("blank", {FIRST: (
         "import glob\n"
         f"found = glob.glob({COURSE_ROOT} + '/**/*.ipynb', recursive=True) + glob.glob({COURSE_ROOT} + '/**/gradebook.db', recursive=True)\n"
-        "print('visible notebooks and gradebooks:', found)\n"
-        "assert not found, found")},
-        expect_lost=ALL, what="searches the course folder for the master, other students and the gradebook"),
+        "print('visible notebooks and gradebooks:', found)" + RAN_LINE)},
+        expect_lost=ALL, evidence="visible notebooks and gradebooks: []", what="searches the course folder for the master, other students and the gradebook"),
     "write_gradebook": Case("blank", {FIRST: (
         "import glob, sqlite3\n"
         f"for path in glob.glob({COURSE_ROOT} + '/**/gradebook.db', recursive=True) + [{COURSE_ROOT} + '/gradebook.db']:\n"
         "    try:\n"
         "        sqlite3.connect(path).execute('create table hacked (x)')\n"
         "    except Exception as error:\n"
-        "        print(path, error)")},
-        expect_lost=ALL, what="tries to write the course's gradebook", destructive=True),
+        "        print(path, error)" + RAN_LINE)},
+        expect_lost=ALL, evidence="gradebook.db unable to open database file", what="tries to write the course's gradebook"),
     "kill_kernel": Case("correct", {"curve_length": "import os\nos._exit(0)"}, expect_lost={"test_curve_length"},
-                        expect_status="incomplete", what="os._exit in the last answer cell"),
+                        expect_status="incomplete", evidence='The kernel died while running cell curve_length', what="os._exit in the last answer cell"),
     # Tampering with the notebook's structure and metadata.
     "tests_edited": Case("blank", change=edit_tests, expect_lost=ALL, what="every test cell replaced by forged checks"),
     "tests_deleted": Case("correct", change=delete_tests, what="every test cell deleted (they come back)"),
@@ -544,22 +546,22 @@ CASES: dict[str, Case] = {
     "malformed_json": Case("correct", raw=truncate, expect_lost=ALL, expect_status="unreadable", what="file cut in half"),
     "non_utf8": Case("correct", raw=latin1_comment, what="a Latin-1 byte in an answer"),
     # Forgers: no training, answers guessed from names, checks replaced.
-    "forge_replace_checks": Case("blank", {FIRST: REPLACE_CHECKS}, expect_lost=ALL, what="check and require replaced by no-ops"),
-    "forge_agent_guesses": Case("blank", {FIRST: FORGE_AGENT}, expect_lost=ALL,
+    "forge_replace_checks": Case("blank", {FIRST: REPLACE_CHECKS}, expect_lost=ALL, evidence=RAN, what="check and require replaced by no-ops"),
+    "forge_agent_guesses": Case("blank", {FIRST: FORGE_AGENT}, expect_lost=ALL, evidence=RAN,
                                 what="the grader's agent replaced by one that guesses every value from its name"),
     "forge_teacher_copy": Case("correct", {"deep_student": (
         "import copy\nstudent = copy.deepcopy(teacher)\n"
         "with torch.no_grad():\n    for p in student.parameters():\n        p.add_(1e-3 * torch.randn_like(p))\n"
         "Es_deep = np.geomspace(1.0, 1e-4, 4 * n_steps(50000))\n"
         "loss_deep = compute_loss(student, X_test, y_test) / y_test.var().item()")},
-        expect_lost={"test_deep_student"}, what="the deep student is the teacher, barely perturbed, and a made-up curve"),
+        expect_lost={"test_deep_student"}, evidence='not a copy of the teacher', what="the deep student is the teacher, barely perturbed, and a made-up curve"),
     "teacher_rearranged": Case("correct", {"deep_student": rearranged_teacher(0.0)}, expect_lost={"test_deep_student"},
-                               what="the deep student is the teacher with its hidden units reordered and sign-flipped"),
+                               evidence='not a copy of the teacher', what="the deep student is the teacher with its hidden units reordered and sign-flipped"),
     "teacher_rearranged_moved": Case("correct", {"deep_student": rearranged_teacher(0.05)}, expect_lost={"test_deep_student"},
-                                     what="the teacher rearranged and every layer moved by 5% of its norm"),
-    "forge_deep_nesting": Case("blank", {FIRST: FORGE_DEEP_NESTING}, expect_lost=ALL,
+                                     evidence='not a copy of the teacher', what="the teacher rearranged and every layer moved by 5% of its norm"),
+    "forge_deep_nesting": Case("blank", {FIRST: FORGE_DEEP_NESTING}, expect_lost=ALL, evidence=RAN,
                                what="the agent's JSON writer replaced: answers nested 800 and 300,000 levels deep"),
-    "forge_bad_arrays": Case("blank", {FIRST: FORGE_BAD_ARRAYS}, expect_lost=ALL,
+    "forge_bad_arrays": Case("blank", {FIRST: FORGE_BAD_ARRAYS}, expect_lost=ALL, evidence=RAN,
                              what="the agent's encoder replaced: arrays whose bytes do not match their claimed shapes"),
     "json_encoder_nesting": Case("correct", {FIRST: f"{JSON_ENCODER_NESTING}\n{CORRECT_GET_NUM_PARAMS}"}, expect_lost=ALL,
                                  expect_status="incomplete",
@@ -568,11 +570,11 @@ CASES: dict[str, Case] = {
                                 expect_lost={"test_curve_length"}, expect_status="incomplete",
                                 what="correct, but the last answer cell makes the kernel's json encoder send 100 MB of 1,"),
     # Leakers: try to smuggle hidden checks and hidden inputs out through errors, values and names.
-    "leak_in_errors": Case("blank", {FIRST: LEAK_IN_ERRORS}, expect_lost=ALL, what="every function raises with what the kernel saw"),
-    "leak_in_values": Case("blank", {FIRST: LEAK_IN_VALUES}, expect_lost=ALL, what="every function returns what the kernel saw, as text"),
-    "leak_in_exception_names": Case("blank", {FIRST: LEAK_IN_EXCEPTION_NAMES}, expect_lost=ALL,
+    "leak_in_errors": Case("blank", {FIRST: LEAK_IN_ERRORS}, expect_lost=ALL, evidence=RAN, what="every function raises with what the kernel saw"),
+    "leak_in_values": Case("blank", {FIRST: LEAK_IN_VALUES}, expect_lost=ALL, evidence=RAN, what="every function returns what the kernel saw, as text"),
+    "leak_in_exception_names": Case("blank", {FIRST: LEAK_IN_EXCEPTION_NAMES}, expect_lost=ALL, evidence=RAN,
                                     what="exception classes named after the hidden inputs"),
-    "leak_in_names": Case("blank", {FIRST: LEAK_IN_NAMES}, expect_lost=ALL, what="required names set to what the kernel saw"),
+    "leak_in_names": Case("blank", {FIRST: LEAK_IN_NAMES}, expect_lost=ALL, evidence=RAN, what="required names set to what the kernel saw"),
     # Correct answers written in other ways the text allows.
     "correct_variants_data": Case("correct", {"learning_problem": VARIANT_LEARNING_PROBLEM, "deep_student": VARIANT_DEEP_STUDENT},
                                   what="int sigma, other build order, tensor curve, population variance, float32 loss"),
@@ -581,26 +583,28 @@ CASES: dict[str, Case] = {
     "correct_variants_tensors": Case("correct", {"quasi_linear_student": VARIANT_QUASI_STUDENT, "curve_length": VARIANT_CURVE_LENGTH},
                                      what="a list curve, a 0-d tensor loss, curve lengths as a tensor"),
     "hard_coded_epochs": Case("correct", {"deep_student": HARD_CODED_EPOCHS}, expect_lost={"test_deep_student"},
-                              what="50000 epochs instead of n_steps(50000): the cell hits its time limit"),
+                              evidence='your cell deep_student was stopped at its time limit', what="50000 epochs instead of n_steps(50000): the cell hits its time limit"),
     # Runaways: each costs only its own cell (curve_length, the last exercise).
     "infinite_loop": Case("correct", {"curve_length": "while True:\n    pass"}, expect_lost={"test_curve_length"},
-                          what="infinite loop"),
+                          evidence='your cell curve_length was stopped at its time limit', what="infinite loop"),
     "stubborn_loop": Case("correct", {"curve_length": STUBBORN_LOOP}, expect_lost={"test_curve_length"}, expect_status="incomplete",
-                          what="an answer cell that loops forever and swallows the interrupt: the grader stops its kernel"),
+                          evidence='Cell curve_length ignored the interrupt at its time limit, so the grader stopped the kernel', what="an answer cell that loops forever and swallows the interrupt: the grader stops its kernel"),
     "hang_when_graded": Case("correct", {FIRST: hang_when_graded(["get_num_params", "train_model"], False)},
                              expect_lost={"test_get_num_params", "test_train_model"},
-                             what="two functions never return on the grader's inputs (each call is interrupted at its limit)"),
+                             evidence='your `train_model` did not return within', what="two functions never return on the grader's inputs (each call is interrupted at its limit)"),
     "hang_ignoring_interrupt": Case("correct", {FIRST: hang_when_graded(["get_num_params"], True)},
                                     expect_lost={"test_get_num_params"},
-                                    what="a function never returns on the grader's inputs and swallows the interrupt"),
+                                    evidence='and the kernel ignored the interrupt', what="a function never returns on the grader's inputs and swallows the interrupt"),
     "hang_when_read": Case("correct", {"deep_student": STUBBORN_EXPORT}, expect_lost={"test_deep_student"},
-                           what="a value whose export never finishes when the grader reads it, swallowing the interrupt"),
+                           evidence='did not finish within', what="a value whose export never finishes when the grader reads it, swallowing the interrupt"),
     "memory_bomb": Case("correct", {"curve_length": "blocks = []\nwhile True:\n    blocks.append(bytearray(10**8))"},
-                        expect_lost={"test_curve_length"}, what="allocates until memory runs out"),
+                        expect_lost={"test_curve_length"}, evidence="MemoryError", what="allocates until memory runs out"),
+    # No evidence for the fork bomb: what stops it varies from run to run (the process limit, "can't start new thread", or
+    # the time limit with the interrupt ignored).
     "fork_bomb": Case("correct", {"curve_length": "import os\nwhile True:\n    os.fork()"}, expect_lost={"test_curve_length"},
-                      what="forks until processes run out", destructive=True),
+                      what="forks until processes run out"),
     "huge_output": Case("correct", {"curve_length": "for i in range(10**7):\n    print(i)"}, expect_lost={"test_curve_length"},
-                        what="prints 10^7 lines"),
+                        evidence='Cell curve_length printed more than', what="prints 10^7 lines"),
     # How students really edit notebooks: correct work must keep every point (see tests/test_student_edits.py).
     "student_cells": Case("correct", {"get_num_params": STUDENT_CELLS_GET_NUM_PARAMS}, change=insert_student_cells, what="helpers and imports in cells the student inserted, used by answers"),
     "untagged_answers": Case("correct", change=untag_answers, what="every answer cell re-created: no nbgrader metadata, no cell id"),

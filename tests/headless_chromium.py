@@ -10,6 +10,8 @@ import tempfile
 import time
 from typing import Any
 
+from conftest import require_chromium
+
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--remote-debugging-pipe"]
 
@@ -21,7 +23,7 @@ class Chromium:
         self.profile = tempfile.mkdtemp(prefix="dvw-chromium-")
         to_browser, self._commands = os.pipe()
         self._answers, from_browser = os.pipe()
-        binary = shutil.which("chromium") or "chromium"
+        binary = require_chromium()
         # bash (unlike dash, it redirects descriptors above 9) puts the pipe ends where Chromium expects them: fd 3 and 4.
         self.process = subprocess.Popen(
             ["bash", "-c", f'exec "$@" 3<&{to_browser} 4>&{from_browser}', "bash", binary, *CHROMIUM_FLAGS,

@@ -4,7 +4,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -21,12 +20,11 @@ with batch_lock(Path(sys.argv[1])):
 
 
 def test_a_second_holder_is_refused_at_once_and_told_who_holds_it(tmp_path):
+    """At once: a second holder that waited would hang here, in the holder's own process (bench/timings.py times it)."""
     with batch_lock(tmp_path):
-        started = time.monotonic()
         with pytest.raises(BatchRunning, match=r"already grading this course \(pid \d+ on"):
             with batch_lock(tmp_path):
                 pass
-        assert time.monotonic() - started < 1
     with batch_lock(tmp_path):  # released: free again
         pass
 

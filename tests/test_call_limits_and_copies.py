@@ -8,10 +8,9 @@ from dataclasses import replace
 
 import pytest
 
-from conftest import copy_course, tighten_limits, write_corpus
+from conftest import copy_course, require_sandbox, tighten_limits, write_corpus
 from corpus import CASES, Case, hang_when_graded
 from dvwcourse.intake import Submission, find_submissions
-from dvwcourse.kernel.sandbox import bubblewrap_works
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import MAX_FRESH_KERNELS, MIN_CALL_SECONDS, Grader, call_time_limits
 from dvwcourse.kernel import kernel_agent
@@ -90,8 +89,7 @@ def graded(tmp_path_factory):
     """The stallers and rearranged teachers of the corpus, graded on warm kernels (the course's default) and cold."""
     root = tmp_path_factory.mktemp("limits")
     tighten_limits(copy_course(root).root, CELL_SECONDS)
-    if not bubblewrap_works():
-        (root / "course.yml").write_text((root / "course.yml").read_text().replace("required: true", "required: false"))
+    require_sandbox()
     course = load_course(root)
     build_release(course)
     write_corpus(course, root / "incoming", NAMES)
@@ -122,7 +120,7 @@ def test_the_masters_calls_set_each_functions_limit(graded):
     _, grader, _, _ = graded
     seconds = grader.master_data()["call_seconds"]
     assert set(seconds) == {"get_num_params", "initialize_layers", "make_data", "train_model", "compute_loss", "curve_length", READING}
-    assert all(0 < s < CELL_SECONDS / 4 for s in seconds.values()), seconds
+    assert all(s > 0 for s in seconds.values()), seconds  # how far below the cell's limit they sit: bench/timings.py
 
 
 @pytest.mark.integration

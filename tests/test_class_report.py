@@ -1,12 +1,11 @@
 """The class report: its numbers add up, and it renders in headless Chromium with no server."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, require_chromium
 from dvwcourse.class_report import check_rates, write_class_report
 
 pytestmark = pytest.mark.integration  # grades the corpus, starts Chromium
@@ -40,8 +39,7 @@ def test_report_renders_in_headless_chromium(corpus_reports, course, tmp_path):
     for section in ["Score distribution", "Which checks the class fails", "Grading time per submission", "Flagged submissions"]:
         assert section in html
     assert "malformed_json" in html and "kill_kernel" in html  # flagged
-    chromium = shutil.which("chromium")
-    assert chromium, "bin/test installs Debian's chromium"
+    chromium = require_chromium()
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "class-report.png"
     shot.unlink(missing_ok=True)

@@ -11,11 +11,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from conftest import copy_course, write_corpus
+from waiting import wait_until
 from dvwcourse.intake import find_submissions
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import Grader
@@ -57,10 +57,7 @@ def cluster(tmp_path):
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers = []
     try:
-        for _ in range(60):
-            if scheduler_file.exists() and scheduler_file.stat().st_size:
-                break
-            time.sleep(0.5)
+        wait_until(lambda: scheduler_file.exists() and scheduler_file.stat().st_size, "the scheduler to write its address")
         for _ in range(2):
             workers.append(subprocess.Popen(
                 [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1",

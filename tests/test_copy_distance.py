@@ -10,8 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import SETUP_CELLS, allow_unsandboxed, cell_sources, copy_course, run_master_cells
-from dvwcourse.kernel.sandbox import bubblewrap_works
+from conftest import SETUP_CELLS, cell_sources, copy_course, require_sandbox, run_master_cells
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import Grader
 from dvwcourse.settings import load_course
@@ -115,8 +114,7 @@ def test_with_a_larger_grading_budget_the_copy_bound_only_refuses_exact_copies_a
     root = copy_course(tmp_path).root
     text = (root / "course.yml").read_text()
     (root / "course.yml").write_text(text.replace("grading: 0.01", "grading: 0.03"))
-    if not bubblewrap_works():
-        allow_unsandboxed(root)
+    require_sandbox()
     course = load_course(root)
     build_release(course)
     checks = Grader(course).master_data()["checks"]  # raises CourseError if the master failed any check

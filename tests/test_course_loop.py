@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -29,7 +30,8 @@ from dvwcourse.feedback import copy_exchange_stamps, write_feedback_zip
 from dvwcourse.records import GradeReport
 from dvwcourse.rerun_state import RerunState, state_entry
 from dvwcourse.intake import find_submissions
-from dvwcourse.lms_export import CANVAS_COLUMNS, MOODLE_COLUMNS, Standing, export_grades, read_standings
+from dvwcourse.lms_export import (CANVAS_COLUMNS, MOODLE_COLUMNS, CanvasExport, MoodleExport, Standing, export_grades,
+                                  read_standings)
 from dvwcourse.kernel.sandbox import KernelLauncher
 from dvwcourse.nbgrader_api import course_config, open_gradebook
 from dvwcourse.records import Evaluation, GradeReport
@@ -59,9 +61,50 @@ def policy(**settings) -> LatePolicySection:
     ({"rule": "per_day", "deduct": 3, "unit": "points"}, 5, 49 * HOUR, 5),  # never more than the score
     ({"rule": "per_day", "deduct": 3, "unit": "points", "cap": 4}, 20, 49 * HOUR, 4),
     ({"rule": "per_day", "deduct": 0.5}, 0, 49 * HOUR, 0),
+    # Exact multiples of the period are that many started periods, not one more.
+    ({"rule": "per_hour", "deduct": 0.1}, 20, HOUR, 2),
+    ({"rule": "per_hour", "deduct": 0.1}, 20, 2 * HOUR, 4),
+    ({"rule": "per_day", "deduct": 0.1}, 20, 24 * HOUR, 2),
+    ({"rule": "per_day", "deduct": 0.1}, 20, 48 * HOUR, 4),
+    ({"rule": "per_day", "deduct": 0.1}, 20, 48 * HOUR + 1, 6),
+    # Exactly at the end of the grace minutes is on time; a second later counts from the due date.
+    ({"rule": "per_hour", "deduct": 0.1, "grace_minutes": 15}, 20, 15 * 60, 0),
+    ({"rule": "per_hour", "deduct": 0.1, "grace_minutes": 15}, 20, 15 * 60 + 1, 2),
+    ({"rule": "zero", "grace_minutes": 15}, 20, 15 * 60, 0),
+    ({"rule": "per_hour", "deduct": 0.1}, 20, 0, 0),  # on the dot: on time
+    ({"rule": "zero"}, 0.5, 1, 0.5),  # a score below one point is still taken whole
+    ({"rule": "per_hour", "deduct": 0.01}, 20, 1, 0.2),  # a penalty below one point is not rounded up
 ])
 def test_the_late_policy(settings, score, seconds_late, expected):
     assert late_penalty(policy(**settings), score, seconds_late) == pytest.approx(expected)
+
+
+def standing(student: str, first: str, last: str, lms_id: str, raw: float, penalty: float) -> Standing:
+    return Standing(student=student, first_name=first, last_name=last, email=f"{student}@x.org" if first else "", lms_user_id=lms_id,
+                    submitted=raw > 0, timestamp=None, duedate=None, seconds_late=0.0, raw_score=raw, late_penalty=penalty,
+                    max_score=24.0, needs_manual_grade=False)
+
+
+STANDINGS = [standing("ada", "Ada", "Lovelace", "1001", 10.0, 0.0), standing("alan", "Alan", "Turing", "1002", 8.0, 1.6),
+             standing("eve", "", "", "", 4.0, 0.0), standing("bob", "Bob", "", "1004", 3.0, 5.0)]
+
+
+def test_the_canvas_rows_name_each_student_and_give_the_final_score(course):
+    rows = CanvasExport().rows(replace(course, canvas_assignment_id="4242"), STANDINGS)
+    assert rows == [CANVAS_COLUMNS + [f"{course.title} (4242)"],
+                    ["Lovelace, Ada", "1001", "ada", "", "", "10"],
+                    ["Turing, Alan", "1002", "alan", "", "", "6.4"],  # raw score minus the late penalty
+                    ["eve", "", "eve", "", "", "4"],  # not on the roster: named by id
+                    ["Bob", "1004", "bob", "", "", "0"]]  # a penalty above the score leaves 0, never less
+    assert CanvasExport().rows(replace(course, canvas_assignment_id=""), [])[0][-1] == course.title  # Canvas makes a new one
+
+
+def test_the_moodle_rows_give_names_id_email_and_the_final_score(course):
+    assert MoodleExport().rows(course, STANDINGS) == [MOODLE_COLUMNS + [f"Assignment: {course.title} (Real)"],
+                                                     ["Ada", "Lovelace", "ada", "ada@x.org", "10"],
+                                                     ["Alan", "Turing", "alan", "alan@x.org", "6.4"],
+                                                     ["", "", "eve", "", "4"],
+                                                     ["Bob", "", "bob", "bob@x.org", "0"]]
 
 
 def test_a_fraction_above_one_is_refused(tmp_path):

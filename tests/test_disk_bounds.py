@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import copy_course
+from conftest import copy_course, require
 from corpus import FIRST, Case, build
 from dvwcourse import cli
 from dvwcourse.atomic import write_text_atomic
@@ -42,7 +42,7 @@ MODES = ["sandboxed", "limits_only"]
 
 @pytest.fixture(autouse=True)
 def needs_root():
-    assert can_mount(), "these tests mount tmpfs file systems: run them as root"
+    require("root", can_mount(), "these tests mount tmpfs file systems: run them as root")
 
 
 @pytest.fixture

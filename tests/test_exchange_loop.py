@@ -22,7 +22,7 @@ import nbformat
 import pytest
 import yaml
 
-from conftest import copy_course
+from conftest import copy_course, require_root
 from dvwcourse.deadlines import read_timestamp_file
 from dvwcourse.kernel.sandbox import parent_dirs, python_paths
 from dvwcourse.lms_export import read_standings
@@ -55,8 +55,7 @@ def hub_folder() -> Iterator[Path]:
 @pytest.fixture
 def students(hub_folder: Path) -> Iterator[dict[str, Account]]:
     """A new OS user per role, with a unique name and a home in `hub_folder`; deleted afterwards."""
-    if os.geteuid() != 0:
-        pytest.fail("the exchange loop needs root: it creates OS users as students", pytrace=False)
+    require_root()  # it creates OS users as students
     tag = secrets.token_hex(3)
     accounts: dict[str, Account] = {}
     try:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import copy_course, write_corpus
+from waiting import tree_cpu_seconds, wait_until
 from dvwcourse.cells import raw_grade_id
 from dvwcourse.nbgrader_api import open_gradebook
 from dvwcourse.release import build_release
@@ -67,6 +68,10 @@ def row_status(stdout: str, student: str) -> str:
     """The status column of a student's row in the printed score table."""
     (line,) = [line for line in stdout.splitlines() if line.startswith(student + " ") and "/24" in line]
     return re.search(r"/24\s+(.*?)\s+[\d.]+$", line).group(1)
+
+
+def pids_naming(text: str) -> list[int]:
+    return [int(line.split(":", 1)[0]) for line in processes_naming(text)]
 
 
 def processes_naming(text: str) -> list[str]:
@@ -169,11 +174,10 @@ def test_a_batch_killed_mid_way_then_rerun_grades_every_submission_exactly_once(
         try:
             while not first.stderr.readline().startswith("[1/4]"):  # one submission recorded ...
                 assert first.poll() is None, "the batch ended before the drill"
-            deadline = time.monotonic() + 60
-            while not processes_naming(str(scratch_root)):  # ... and the next one's kernel running
-                assert time.monotonic() < deadline, "no kernel started after the first submission"
-                time.sleep(0.1)
-            time.sleep(2)  # into its cells (the next submission, "correct", runs for several seconds)
+            # ... and the next one's kernel past its start-up (importing torch alone costs about 2 s of CPU), into
+            # its cells: the next submission, "correct", runs for several seconds.
+            wait_until(lambda: sum(tree_cpu_seconds(pid) for pid in pids_naming(str(scratch_root))) > 3,
+                       "the next submission's kernel to run its cells")
             assert processes_naming(str(scratch_root)), "the kernel ended before the drill"
             first.send_signal(signal.SIGKILL)
             first.wait()

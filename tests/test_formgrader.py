@@ -17,9 +17,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import allow_unsandboxed, copy_course
+from conftest import copy_course, require_sandbox
 from dvwcourse.intake import find_submissions
-from dvwcourse.kernel.sandbox import bubblewrap_works
 from dvwcourse.nbgrader_api import open_gradebook
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import Grader
@@ -43,8 +42,7 @@ def free_port() -> int:
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("formgrader")
     copy_course(root)
-    if not bubblewrap_works():
-        allow_unsandboxed(root)
+    require_sandbox()
     course = load_course(root)
     build_release(course)
     (root / "incoming").mkdir()

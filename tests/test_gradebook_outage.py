@@ -5,16 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from nbgrader.api import InvalidEntry
+from nbgrader.api import Gradebook, InvalidEntry
 from sqlalchemy.exc import OperationalError
 
 import dvwcourse.nbgrader_api as nbgrader_api
-import dvwcourse.safe_grading as safe_grading
 from dvwcourse import cli
 from dvwcourse.batch_stop import GradebookUnavailable
 from dvwcourse.intake import Intake, Submission
 from dvwcourse.kernel.sandbox import KernelLauncher
-from dvwcourse.nbgrader_api import in_gradebook
+from dvwcourse.nbgrader_api import in_gradebook, open_gradebook
 from dvwcourse.records import PENDING
 from dvwcourse.safe_grading import Grader
 from dvwcourse.settings import CourseError
@@ -86,19 +85,22 @@ def test_errors_that_are_not_the_databases_pass_through_unchanged(course_copy, q
     assert quick_retries == []
 
 
+@pytest.mark.integration  # a real SQLite gradebook: nbgrader creates it with its migrations (seconds)
 def test_a_batch_whose_gradebook_goes_away_records_what_it_can_leaves_the_rest_pending_and_exits_4(
         course_copy, quick_retries, monkeypatch, tmp_path, capsys):
     course = replace(course_copy, sandbox=replace(course_copy.sandbox, required=False))
+    with open_gradebook(course) as gradebook:
+        gradebook.add_assignment(course.assignment_id)
+        gradebook.add_notebook(course.notebook, course.assignment_id)
     grader = Grader(course, KernelLauncher(course.sandbox, sandboxed=False))
     grader.use_master_data({})  # unreadable files never reach a kernel
-    stored = []
-
-    def store_scores(course, student, verdicts, written):
-        if stored:  # the server goes away after the first submission
-            raise GradebookUnavailable("the gradebook postgresql://db/gradebook did not answer after 4 attempts over 0.07 s (OperationalError: gone)")
-        stored.append(student)
-
-    monkeypatch.setattr(safe_grading, "store_scores", store_scores)
+    # The database goes away under in_gradebook right after the first submission is recorded: every later attempt
+    # to open it is refused (port 1), so the real retries run out and the batch stops.
+    down = []
+    real_url, real_record = nbgrader_api.gradebook_url, grader.record
+    monkeypatch.setattr(nbgrader_api, "gradebook_url", lambda course: UNREACHABLE if down else real_url(course))
+    monkeypatch.setattr(grader, "record", lambda evaluation: real_record(evaluation) or (
+        evaluation.report.student == "ann" and down.append(True)))
     monkeypatch.setattr(cli, "Grader", lambda course: grader)
     files = []
     for student in ("ann", "bo", "cy"):
@@ -107,16 +109,26 @@ def test_a_batch_whose_gradebook_goes_away_records_what_it_can_leaves_the_rest_p
     monkeypatch.setattr(cli, "read_submissions", lambda course, source: Intake([Submission(path.stem, path) for path in files]))
     status = cli.safe_grade(course, tmp_path, tmp_path / "grades.csv")
     assert status == cli.EXIT_GRADEBOOK_UNAVAILABLE == 4
-    assert stored == ["ann"] and grader.state.final_entry("ann", Submission("ann", files[0]).digest(), grader.fingerprint)
+    assert len(quick_retries) == len(nbgrader_api.RETRY_DELAYS)  # waited for, then given up
+    assert recorded_students(course, real_url) == ["ann"]
+    assert grader.state.final_entry("ann", Submission("ann", files[0]).digest(), grader.fingerprint)
     assert not grader.state.path("bo").exists() and not grader.state.path("cy").exists()  # the next run grades them
     (line,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("Stopped recording")]
-    assert "postgresql://db/gradebook did not answer" in line and "2 submissions were not recorded (bo, cy)" in line
-    assert "run again once the gradebook answers" in line
+    assert "postgresql+psycopg2://grader:***@127.0.0.1:1/gradebook did not answer" in line and "s3cret" not in line
+    assert "2 submissions were not recorded (bo, cy)" in line and "run again once the gradebook answers" in line
     assert "pending" in (tmp_path / "grades.csv").read_text()
     assert {r.student: r.status for r in grader.grade_all([Submission(p.stem, p) for p in files])} == {
         "ann": "unreadable", "bo": PENDING, "cy": PENDING}  # still down: nothing new recorded, nothing lost
-    stored.clear()
-    monkeypatch.setattr(safe_grading, "store_scores", lambda course, student, verdicts, written: stored.append(student))
+    down.clear()  # the database is back
     grader.stopped = None
-    reports = grader.grade_all([Submission(p.stem, p) for p in files])  # a plain rerun once it is back
-    assert [r.status for r in reports] == ["unreadable"] * 3 and stored == ["bo", "cy"]
+    reports = grader.grade_all([Submission(p.stem, p) for p in files])  # a plain rerun
+    assert [r.status for r in reports] == ["unreadable"] * 3 and recorded_students(course, real_url) == ["ann", "bo", "cy"]
+
+
+def recorded_students(course, url) -> list[str]:
+    """Who has a submission in the course's own gradebook."""
+    gradebook = Gradebook(url(course), course_id=course.course_id)
+    try:
+        return sorted(s.student.id for s in gradebook.find_assignment(course.assignment_id).submissions)
+    finally:
+        gradebook.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
 import time
 
@@ -22,7 +23,8 @@ from dvwcourse.kernel.kernel_agent import NotPlainData, decode, encode
 from dvwcourse.trusted_tests import CellJudge, StudentCodeError
 from test_trusted_checks import KNOWN, LIBRARY
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=int(os.environ.get("DVW_FUZZ_EXAMPLES", 300)),  # bin/mutation runs fewer
+                 deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 KINDS = ["float", "tensor", "ndarray", "scalar", "sequential", "list", "tuple", "dict", "function", "opaque", "linear", "layer",
          "requires_grad", "dtype", "shape", "b64", "weight", "bias"]
 
@@ -73,15 +75,32 @@ def decodes_or_refuses(data) -> None:
 
 @FUZZ
 @given(json_values)
-def test_decode_refuses_any_json_that_is_not_plain_data_and_raises_nothing_else(data):
+def test_decode_answers_any_json_with_a_value_or_a_refusal_and_raises_nothing_else(data):
     decodes_or_refuses(data)
 
 
 @FUZZ
 @given(valid_encodings(), st.randoms(use_true_random=False), json_values)
-def test_decode_refuses_an_honest_encoding_with_any_part_replaced_and_raises_nothing_else(data, rng, replacement):
+def test_decode_answers_an_honest_encoding_with_any_part_replaced_with_a_value_or_a_refusal(data, rng, replacement):
     decode(data)  # unchanged, it decodes
     decodes_or_refuses(mutate(data, rng, replacement))
+
+
+def without_flags(data):
+    """`data` with its tensors' requires_grad flags left out: the decoder reads any flag but True as False, so a
+    value put there is not a forgery it must refuse."""
+    if isinstance(data, dict):
+        return {key: without_flags(value) for key, value in data.items() if key != "requires_grad"}
+    return [without_flags(item) for item in data] if isinstance(data, list) else data
+
+
+@FUZZ
+@given(valid_encodings(), st.randoms(use_true_random=False), json_values)
+def test_decode_refuses_an_honest_encoding_with_an_unknown_kind_put_anywhere_in_it(data, rng, inside):
+    """Wherever it lands (a value, a dict's entries, a shape, a dtype, a layer, a number's spelling), a list holding a
+    marked value of a kind the decoder does not know is not plain data."""
+    with pytest.raises(NotPlainData):
+        decode(mutate(without_flags(data), rng, [{"\0unknown kind": inside}]))
 
 
 @pytest.mark.parametrize("value", [
@@ -134,14 +153,26 @@ def nested(depth: int) -> bytes:
 def test_the_exchange_refuses_bytes_that_are_not_an_answer_without_any_other_exception(tmp_path, raw):
     exchange = Exchange(tmp_path / "exchange")
     (exchange.path / "r1.out.json").write_bytes(raw)
-    try:
-        answer = read_answer(exchange, "r1")
-    except StudentCodeError as error:
-        assert "not plain data" in str(error)
-    else:
-        assert isinstance(answer, dict)
-        decodes_or_refuses(answer.get("values"))
+    with pytest.raises(StudentCodeError, match="not plain data"):
+        read_answer(exchange, "r1")
     exchange.close()
+
+
+def test_the_exchange_refuses_a_folder_or_a_pipe_named_like_an_answer_without_opening_it(tmp_path):
+    exchange = Exchange(tmp_path / "exchange")
+    (exchange.path / "r1.out.json").mkdir()
+    os.mkfifo(exchange.path / "r2.out.json")
+    for request in ("r1", "r2"):
+        with pytest.raises(StudentCodeError, match="not a file of plain data"):
+            exchange.read_answer(request)
+    exchange.close()
+
+
+def test_the_dict_entries_of_an_answer_count_toward_its_bound(monkeypatch):
+    monkeypatch.setattr(kernel_agent, "MAX_ITEMS", 4)
+    assert decode({"dict": {"a": 1, "b": {"dict": {"c": 2, "d": 3}}}}) == {"a": 1, "b": {"c": 2, "d": 3}}  # 4 entries
+    with pytest.raises(NotPlainData, match="more than 4 values"):
+        decode({"dict": {"a": 1, "b": {"dict": {"c": 2, "d": 3, "e": 4}}}})
 
 
 @FUZZ
@@ -231,3 +262,47 @@ def test_a_deeply_nested_forged_answer_in_any_field_fails_the_cell_with_a_reason
     cell = parse_test_cell("t", "require('double')\ncheck('double(2)', double(2), expect=4)\n", 2.0, KNOWN)
     verdict = CellJudge(LIBRARY, {"t": cell}, ForgingBridge(forged), grading_seed=0, env={}).run(cell)
     assert verdict.points == 0 and verdict.error
+
+
+def test_a_request_is_a_new_file_the_kernel_can_read_but_not_change_and_finish_removes_both_files(tmp_path):
+    exchange = Exchange(tmp_path / "exchange")
+    exchange.write_request("r1", '{"args": ["é"]}')
+    request = exchange.path / "r1.in.json"
+    assert request.stat().st_mode & 0o777 == 0o644 and request.read_text(encoding="utf-8") == '{"args": ["é"]}'
+    with pytest.raises(StudentCodeError, match="^the grader could not hand its inputs to the kernel$"):
+        exchange.write_request("r1", "{}")  # a file already there (the kernel's, say) is never written through
+    (exchange.path / "r1.out.json").write_text("{}")
+    exchange.finish("r1")
+    exchange.finish("r1")  # nothing left: still fine
+    assert list(exchange.path.iterdir()) == []
+    exchange.close()
+
+
+TENSOR = plain(torch.zeros(1, 1))
+
+
+@pytest.mark.parametrize("data, reason", [
+    ({"ndarray": 5}, "malformed array"),
+    ({"ndarray": {"dtype": "float32", "shape": [1]}}, "malformed array"),
+    (array("x" * 50, [1], b"\0" * 4), f"an array of type {'x' * 40!r}"),
+    (array("float32", [1] * (kernel_agent.MAX_DIMENSIONS + 1), b"\0" * 4), "an array with a malformed shape"),
+    ({"sequential": [5]}, "malformed layer"),
+    ({"sequential": [{"layer": "L" * 50}]}, f"a layer of type {'L' * 40!r}"),
+    ({"sequential": [{"linear": [1, 1], "weight": TENSOR, "bias": None, "extra": 1}]}, "malformed layer"),
+    ({"sequential": [{"linear": [1], "weight": TENSOR, "bias": None}]}, "malformed layer"),
+    ({"sequential": [{"linear": [0, 1], "weight": TENSOR, "bias": None}]}, "malformed layer"),
+    ({"sequential": [{"linear": [1.0, 1], "weight": TENSOR, "bias": None}]}, "malformed layer"),
+    ({"sequential": {"linear": [1, 1]}}, "malformed list"),
+])
+def test_each_malformed_array_and_layer_is_refused_with_exactly_its_reason(data, reason):
+    with pytest.raises(NotPlainData) as refusal:
+        decode(data)
+    assert str(refusal.value) == reason
+
+
+def test_an_array_may_have_up_to_the_bound_of_dimensions_and_each_layer_counts_as_a_value(monkeypatch):
+    assert decode(array("float32", [1] * kernel_agent.MAX_DIMENSIONS, b"\0" * 4)).shape == (1,) * kernel_agent.MAX_DIMENSIONS
+    monkeypatch.setattr(kernel_agent, "MAX_ITEMS", 2)
+    assert len(decode({"sequential": [{"layer": "Tanh"}, {"layer": "ReLU"}]})) == 2
+    with pytest.raises(NotPlainData, match="more than 2 values"):
+        decode({"sequential": [{"layer": "Tanh"}, {"layer": "ReLU"}, {"layer": "Tanh"}]})

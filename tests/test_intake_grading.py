@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import allow_unsandboxed, copy_course
+from conftest import copy_course, require_sandbox
 from dvwcourse import cli
-from dvwcourse.kernel.sandbox import bubblewrap_works
 from dvwcourse.nbgrader_api import open_gradebook
 from dvwcourse.release import build_release
 from dvwcourse.settings import Course, load_course
@@ -33,8 +32,7 @@ s09,Hedy,Lamarr,,1009
 def course(tmp_path_factory) -> Course:
     root = tmp_path_factory.mktemp("intake-course")
     copy_course(root)
-    if not bubblewrap_works():
-        allow_unsandboxed(root)
+    require_sandbox()
     (root / "samples" / "roster.csv").write_text(ROSTER)
     course = load_course(root)
     build_release(course)  # the assignment in the gradebook

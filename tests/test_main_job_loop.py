@@ -6,9 +6,8 @@ import csv
 
 import pytest
 
-from conftest import allow_unsandboxed, copy_course
+from conftest import copy_course, require_sandbox
 from dvwcourse import cli
-from dvwcourse.kernel.sandbox import bubblewrap_works
 from dvwcourse.lms_export import CANVAS_COLUMNS
 from dvwcourse.nbgrader_api import open_gradebook
 from dvwcourse.settings import load_course
@@ -18,8 +17,7 @@ pytestmark = pytest.mark.integration
 
 def test_the_main_job_goes_from_an_lms_download_to_a_canvas_file_with_late_penalties(tmp_path, capsys):
     copy_course(tmp_path)
-    if not bubblewrap_works():
-        allow_unsandboxed(tmp_path)
+    require_sandbox()
     course = load_course(tmp_path)
     assert cli.main(["--course", str(tmp_path), "demo"]) == 0
     out = capsys.readouterr().out

@@ -8,7 +8,8 @@ import nbformat
 import pytest
 
 from dvwcourse import cells
-from dvwcourse.assemble import Answers, assemble, read_answers
+from dvwcourse.alignment import code_lines, signature, submitted_cells
+from dvwcourse.assemble import Answers, _numbers, assemble, read_answers
 from dvwcourse.kernel.execution import MAX_SOCKET_PATH, ipc_connection
 from dvwcourse.records import CellVerdict, CheckSite, CheckVerdict, Evaluation, GradeReport
 from dvwcourse.kernel.sandbox import KernelLauncher
@@ -153,3 +154,22 @@ def test_a_scratch_folder_too_deep_for_the_kernels_sockets_is_refused_with_its_r
     too_deep = tmp_path / ("s" * (MAX_SOCKET_PATH - len(str(tmp_path)) - 10))
     with pytest.raises(RuntimeError, match=r"too deep for the kernel's sockets \(108 characters, Unix sockets allow 107\): set TMPDIR"):
         ipc_connection(too_deep)
+
+
+def test_cell_numbers_are_counted_from_one_and_cut_after_ten():
+    assert _numbers([0, 4]) == "1, 5"
+    assert _numbers(list(range(10))) == "1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
+    assert _numbers(list(range(13))) == "1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 3 more"
+
+
+def test_lines_of_code_are_compared_without_comments_and_spaces():
+    assert code_lines("x = f(a, b)  # the # first\n# only a comment\n") == {"x=f(a,b)", ""}
+    assert signature("def get_num_params(n_in, W, D):\n    # YOUR CODE HERE\n    raise NotImplementedError()") == "defget_num_params("
+    assert signature("# YOUR CODE HERE\nraise NotImplementedError()") is None
+
+
+def test_a_cells_text_is_read_from_a_list_a_string_or_anything_else():
+    raw = [{"cell_type": "code", "source": ["a = 1\n", "b = 2"], "id": "x"}, {"cell_type": "code", "source": 5, "id": 7},
+           {"cell_type": "markdown", "source": "text"}, {"cell_type": "heading"}, "not a cell"]
+    cells = submitted_cells(raw)
+    assert [(c.index, c.source, c.tag) for c in cells] == [(0, "a = 1\nb = 2", "x"), (1, "5", None), (2, "text", None)]

@@ -7,7 +7,8 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import threading
+import time
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
@@ -105,13 +106,22 @@ def test_a_postgresql_server_that_restarts_mid_batch_is_waited_for_and_one_that_
     grader = Grader(course)
     grader.master_data()
 
-    def restart_after_first(evaluation):  # the server goes down right after a submission is recorded, back 3 s later
+    def down_after_first(evaluation):  # the server goes down right after a submission is recorded ...
         if evaluation.report.student == submissions[0].student:
             postgres.stop()
-            threading.Timer(3.0, postgres.start).start()
 
-    reports = grader.grade_all(submissions, force=True, workers=LocalWorkers(1), progress=restart_after_first)
+    waits = []  # ... and is back once the grader has waited for it once: the next write must be retried to succeed
+
+    def wait_then_restart(seconds: float) -> None:
+        waits.append(seconds)
+        postgres.start()
+        time.sleep(seconds)
+
+    monkeypatch.setattr(nbgrader_api, "time", SimpleNamespace(sleep=wait_then_restart))
+    reports = grader.grade_all(submissions, force=True, workers=LocalWorkers(1), progress=down_after_first)
     assert {r.student: r.score for r in reports} == {"correct": 24, "blank": 0, "mistake_make_data": 22} and grader.stopped is None
+    assert waits == [nbgrader_api.RETRY_DELAYS[0]]  # one failed write, waited for, then recorded
+    monkeypatch.undo()
 
     monkeypatch.setattr(nbgrader_api, "RETRY_DELAYS", (0.5, 1.0))  # a server that stays down: the batch stops
     stay_down = lambda evaluation: evaluation.report.student == submissions[0].student and postgres.stop()

@@ -6,7 +6,6 @@ import sqlite3
 import nbformat
 import pytest
 
-from conftest import skip_unless_graded
 from corpus import CASES, LEAK
 from dvwcourse.intake import find_submissions
 from dvwcourse.nbgrader_api import open_gradebook
@@ -21,7 +20,6 @@ def graded(graded_corpus):
 @pytest.mark.parametrize("name", list(CASES))
 def test_corpus_case_gets_its_expected_outcome(graded, name):
     course, grader, reports = graded
-    skip_unless_graded(reports, name)
     case, report = CASES[name], reports[name]
     assert report.status == case.expect_status, report.notes
     assert report.max_score == 24
@@ -31,6 +29,27 @@ def test_corpus_case_gets_its_expected_outcome(graded, name):
     else:
         assert lost == case.expect_lost, [(c.grade_id, [k.message for k in c.checks if not k.passed]) for c in report.cells if c.grade_id in lost]
         assert all(cell.points in (0, cell.max_points) for cell in report.cells)
+
+
+def outcome_text(course, report) -> str:
+    """Everything a graded submission left to read: its graded notebook's outputs, and the report's notes, flags,
+    cell errors and failed checks."""
+    texts = [*report.notes, *report.flags]
+    for cell in report.cells:
+        texts += [cell.error, *(check.message for check in cell.checks if not check.passed)]
+    path = course.autograded_notebook(report.student)
+    for cell in nbformat.read(path, as_version=4).cells if path.exists() else []:
+        for output in cell.get("outputs", []):
+            texts += [str(output.get("text", "")), output.get("ename", ""), output.get("evalue", "")]
+    return "\n".join(text for text in texts if text)
+
+
+@pytest.mark.parametrize("name", [name for name, case in CASES.items() if case.evidence])
+def test_each_attack_and_fault_leaves_evidence_that_it_ran_and_what_stopped_it(graded, name):
+    """A broken attack (it raised early, or an internal name it reaches was renamed) would score like a blank
+    notebook; its evidence is missing instead."""
+    course, _, reports = graded
+    assert CASES[name].evidence in outcome_text(course, reports[name])
 
 
 def test_a_cell_that_swallows_the_interrupt_has_its_kernel_stopped_once_not_rerun(graded):
@@ -59,7 +78,6 @@ def test_every_case_is_in_the_gradebook_with_its_score(graded):
 
 def test_student_code_could_not_touch_the_gradebook(graded):
     course, _, reports = graded
-    skip_unless_graded(reports, "write_gradebook")
     tables = {row[0] for row in sqlite3.connect(course.root / "gradebook.db").execute("select name from sqlite_master")}
     assert "hacked" not in tables
 

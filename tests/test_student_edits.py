@@ -175,3 +175,66 @@ def test_each_answer_re_created_away_from_its_place_is_found_anywhere_in_the_not
         moved = untagged(next(c for c in correct.cells if grade_id(c) == gid))
         answers, nb = graded(tmp_path, {**correct, "cells": [c for c in correct.cells if grade_id(c) != gid] + [moved]}, master, release)
         assert sources(nb) == sources(reference) and answers.own == [], gid
+
+
+def test_an_answer_away_from_its_place_with_a_lookalike_elsewhere_is_not_guessed_anywhere(tmp_path, correct, master, release):
+    """The ambiguity rule holds in the whole-notebook search too: a decoy far away is named with the real one, not graded."""
+    moved = untagged(next(c for c in correct.cells if grade_id(c) == "get_num_params"))
+    decoy = untagged(nbformat.v4.new_code_cell("def get_num_params(n_in, W, D):\n    return 0"))
+    cells = [decoy] + [c for c in correct.cells if grade_id(c) != "get_num_params"] + [moved]
+    answers, nb = graded(tmp_path, {**correct, "cells": cells}, master, release)
+    assert "get_num_params" not in answers.cells
+    assert answers.flags == [f"get_num_params: no cell carries its tag and cells 1, {len(cells)} could each be it (not guessed)"]
+
+
+def test_every_answer_re_created_in_place_without_tags_is_found_by_the_course_cells_around_it(tmp_path, correct, master, release, reference):
+    """Answers that start alike (torch.manual_seed(-1)) are told apart by the course cells kept in order around them."""
+    for alike in [None, {"learning_problem", "quasi_linear_problem"}]:  # every answer, or only the two alike
+        cells = [untagged(c) if is_solution(c) and (alike is None or grade_id(c) in alike) else c for c in correct.cells]
+        answers, nb = graded(tmp_path, {**correct, "cells": cells}, master, release)
+        assert sources(nb) == sources(reference) and answers.own == [] and not answers.flags, alike
+
+
+def test_a_cell_that_lost_its_metadata_but_kept_its_id_is_that_cell(tmp_path, correct, master, release, reference):
+    """An editor that drops metadata keeps cell ids: the id says which answer it is, wherever it stands."""
+    cells = [c for c in correct.cells if grade_id(c) != "get_num_params"]
+    moved = copy.deepcopy(next(c for c in correct.cells if grade_id(c) == "get_num_params"))
+    moved["metadata"] = {}
+    moved["id"] = "get_num_params"
+    decoy = untagged(nbformat.v4.new_code_cell("def get_num_params(n_in, W, D):\n    return 0"))
+    answers, nb = graded(tmp_path, {**correct, "cells": [decoy, *cells, moved]}, master, release)
+    assert answers.cells["get_num_params"] == moved["source"] and not answers.flags
+
+
+def test_the_students_own_cells_are_valid_cells_of_the_graded_notebook_marked_as_theirs(tmp_path, correct, master, release):
+    cells = [nbformat.v4.new_code_cell("import itertools"), *correct.cells]  # before every course cell: runs before the first answer
+    cells[2:2] = [nbformat.v4.new_markdown_cell("my notes"), nbformat.v4.new_code_cell(HELPER)]
+    answers, nb = graded(tmp_path, {**correct, "cells": cells}, master, release)
+    nbformat.validate(nb)  # a code cell has outputs and an execution count; every cell an id
+    own = [c for c in nb.cells if STUDENT_CELL in c.metadata]
+    assert [(c.id, c.cell_type, c.source, c.metadata[STUDENT_CELL]) for c in own] == [
+        ("student-cell-1", "code", "import itertools", {"student_cell": True}),
+        ("student-cell-2", "markdown", "my notes", {"student_cell": True}), ("student-cell-3", "code", HELPER, {"student_cell": True})]
+    assert "outputs" not in own[1] and own[2].outputs == [] and own[2].execution_count is None
+    assert len({c.id for c in nb.cells}) == len(nb.cells)
+
+
+def test_what_was_found_is_said_exactly_cell_by_cell(tmp_path, correct, master, release):
+    """An untagged answer, a copied one (one copy left as the stub), missing answers, added cells and an empty one."""
+    cells, stub = [], {grade_id(c): c for c in release.cells}
+    for cell in correct.cells:
+        if grade_id(cell) in ("curve_length", "width_fit"):
+            continue  # deleted
+        cells.append(untagged(cell) if grade_id(cell) == "get_num_params" else cell)
+        if grade_id(cell) == "make_data":
+            cells += [copy.deepcopy(stub["make_data"]), nbformat.v4.new_code_cell(HELPER), nbformat.v4.new_code_cell("x = 1"),
+                      nbformat.v4.new_code_cell("  "), nbformat.v4.new_markdown_cell("notes")]
+    at = {name: next(n for n, c in enumerate(cells) if grade_id(c) == name) + 1 for name in ("make_data",)}
+    untagged_at = next(n for n, c in enumerate(cells) if c["source"].startswith("def get_num_params")) + 1
+    answers, nb = graded(tmp_path, {**correct, "cells": cells}, master, release)
+    assert answers.notes == [
+        f"get_num_params: your answer was found in a cell without its grading tag (cell {untagged_at} of your notebook)",
+        f"make_data: this answer cell appears 2 times in your notebook (cells {at['make_data']}, {at['make_data'] + 1}): every copy"
+        " with your work in it ran, in your notebook's order, copies left as the stub were skipped",
+        "answer cells missing from the submission (graded as unanswered): curve_length, width_fit",
+        "code cells you added (2) ran in their place among the course's cells"]

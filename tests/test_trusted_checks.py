@@ -18,7 +18,7 @@ from dvwcourse.checkspec import parse_test_cell
 from dvwcourse.kernel.exchange import Exchange
 from dvwcourse.judge import message_for
 from dvwcourse.settings import CourseError
-from dvwcourse.trusted_tests import StudentCodeError, CellJudge, exception_name
+from dvwcourse.trusted_tests import StudentCodeError, CellJudge, decode_answer, exception_name
 
 LIBRARY = [
     "import numpy as np\nimport torch\nfrom torch import nn\n",
@@ -236,10 +236,45 @@ def test_an_error_in_the_students_function_shows_its_type_only(tmp_path):
     assert verdict.points == 0 and verdict.error == "calling your `boom` raised KeyError" and "1234" not in verdict.error
 
 
-def test_values_that_are_not_plain_data_earn_nothing(tmp_path):
-    class AlwaysEqual(float):
-        def __eq__(self, other):
+def test_values_that_are_not_plain_data_earn_nothing_even_when_their_number_is_right(tmp_path):
+    """A float subclass is not a float: refused as it is, not read as the number it holds (here the expected one).
+    (Its comparisons are the attack; __eq__ is left alone, since JSON would write a float equal to anything as inf.)"""
+    class AlwaysInRange(float):
+        def __lt__(self, other):
             return True
 
-    verdict = judge(tmp_path, {"answer": AlwaysEqual(0)}, "require('answer')\ncheck('answer', answer, expect=1)")
+        def __gt__(self, other):
+            return True
+
+    verdict = judge(tmp_path, {"answer": AlwaysInRange(1)}, "require('answer')\ncheck('answer', answer, expect=1)")
     assert verdict.points == 0
+    (tmp_path / "plain").mkdir()
+    assert judge(tmp_path / "plain", {"answer": 1.0}, "require('answer')\ncheck('answer', answer, expect=1)").points == 2.0
+
+
+def test_check_hands_the_value_and_every_bound_to_compare(tmp_path):
+    """compare (the master's) decides; check must pass it what the test cell said, bounds included."""
+    echo = "def compare(value, expected=None, rtol=1e-7, atol=0.0, below=None, above=None):\n" \
+           "    return f'compare({value}, {expected}, {rtol}, {atol}, {below}, {above})'\n"
+    cell = parse_test_cell("t", "require('value')\ncheck('value', value, above=1.0, atol=0.5)", 2.0, KNOWN)
+    verdict = CellJudge([*LIBRARY, echo], {"t": cell}, InProcessBridge(tmp_path, {"value": 2.0}), grading_seed=0, env={}).run(cell)
+    assert "compare(2.0, None, 1e-07, 0.5, None, 1.0)" in verdict.checks[0].message
+
+
+def test_a_check_that_states_no_expected_value_fails_saying_so(tmp_path):
+    verdict = judge(tmp_path, {"value": 1.0}, "require('value')\ncheck('value', value, expect=None)")
+    assert verdict.points == 0 and (verdict.checks[0].name, verdict.checks[0].message) == ("value", "(the check states no expected value)")
+
+
+def test_a_value_that_is_not_plain_data_is_named_by_its_type(tmp_path):
+    class Custom:
+        pass
+
+    verdict = judge(tmp_path, {"value": Custom()}, "require('value')\ncheck('value', value, expect=1)")
+    assert verdict.points == 0 and verdict.checks[0].message == "(got a Opaque, which is not plain data)"  # what the kernel sent
+
+
+def test_an_answer_that_is_not_plain_data_is_refused_naming_the_value_with_the_decoders_reason():
+    with pytest.raises(StudentCodeError) as refusal:
+        decode_answer({"list": 5}, "X_train")
+    assert refusal.value.args == ("`X_train` could not be read as plain data", "malformed list")

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 
 from conftest import copy_course, tighten_limits
 from corpus import CASES
+from waiting import cpu_seconds, wait_until
 from dvwcourse.assemble import read_answers
 from dvwcourse.checkspec import library_indexes, library_sources
 from dvwcourse.kernel.execution import run_notebook
@@ -24,13 +24,12 @@ from dvwcourse.intake import Submission, find_submissions
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import Grader
 from dvwcourse.samples import fill_answers, sample_answers
-from dvwcourse.kernel.sandbox import bubblewrap_works
 from dvwcourse.settings import load_course
 from dvwcourse.kernel.uid_lease import leased_uid, processes_by_uid
 from dvwcourse.kernel.warm_kernels import WarmPool, _empty, mount_points_below_tmp
 from dvwcourse.workers import LocalWorkers
 
-needs_sandbox = pytest.mark.skipif(not bubblewrap_works(), reason="warm kernels are tested in the bubblewrap sandbox")
+needs_sandbox = pytest.mark.usefixtures("working_sandbox")  # warm kernels are tested in the bubblewrap sandbox
 
 # What a kernel's state is, as plain data: its globals (IPython's own names aside), every random state,
 # matplotlib's settings, torch's threads and the environment.
@@ -262,10 +261,9 @@ def test_killing_the_template_mid_batch_loses_nothing(warm_course, tmp_path):
     submissions = [submission(warm_course, folder, f"student{i}", {}) for i in range(3)]
 
     def kill_template_once_a_kernel_runs():
-        deadline = time.monotonic() + 120
-        while len(processes_by_uid().get(uid, [])) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(1)  # the kernel is running cells
+        # A kernel forked from the template is running cells once it has done some work of its own.
+        wait_until(lambda: any(cpu_seconds(pid) > 0.5 for pid in processes_by_uid().get(uid, []) if pid != template),
+                   "a forked kernel to run cells")
         os.kill(template, signal.SIGKILL)
 
     killer = threading.Thread(target=kill_template_once_a_kernel_runs)

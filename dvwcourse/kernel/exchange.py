@@ -40,10 +40,13 @@ class Exchange:
             return None
         except OSError as error:
             raise StudentCodeError("the kernel's answer could not be read") from error
+        # The type is checked on the descriptor before a file object is made of it: a directory opens, but
+        # a file object refuses it with IsADirectoryError.
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ANSWER_BYTES:
+            os.close(fd)
+            raise StudentCodeError("the kernel's answer was not a file of plain data of a sane size")
         with os.fdopen(fd, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ANSWER_BYTES:
-                raise StudentCodeError("the kernel's answer was not a file of plain data of a sane size")
             return handle.read(MAX_ANSWER_BYTES + 1)
 
     def finish(self, request_id: str) -> None:
