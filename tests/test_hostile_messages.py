@@ -277,15 +277,13 @@ FAKE_KERNELS = {
 
 @pytest.fixture(scope="module")
 def released(tmp_path_factory):
-    from conftest import allow_unsandboxed, copy_course, tighten_limits
-    from dvwcourse.kernel.sandbox import bubblewrap_works
+    from conftest import copy_course, require_sandbox, tighten_limits
     from dvwcourse.release import build_release
     from dvwcourse.settings import load_course
 
     root = tmp_path_factory.mktemp("course")
+    require_sandbox()
     tighten_limits(copy_course(root).root)
-    if not bubblewrap_works():
-        allow_unsandboxed(root)
     course = load_course(root)
     build_release(course)
     return course

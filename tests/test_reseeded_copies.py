@@ -9,9 +9,8 @@ import json
 import nbformat
 import pytest
 
-from conftest import allow_unsandboxed, copy_course
-from dvwcourse.inputs import find_submissions
-from dvwcourse.kernel.sandbox import bubblewrap_works
+from conftest import copy_course, require_sandbox
+from dvwcourse.intake import find_submissions
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import Grader
 from dvwcourse.samples import fill_answers, sample_answers
@@ -29,9 +28,8 @@ def reseeded(answers: dict[str, str], seed: int) -> dict[str, str]:
 
 
 def test_every_reseeded_copy_of_a_correct_submission_gets_every_automatic_point(tmp_path):
+    require_sandbox()
     root = copy_course(tmp_path).root
-    if not bubblewrap_works():
-        allow_unsandboxed(root)
     course = load_course(root)
     build_release(course)
     release = nbformat.read(course.release_notebook, as_version=4)
