@@ -302,4 +302,6 @@ def test_warm_and_cold_grading_judge_the_corpus_alike(graded_corpus):
         return (report.status, report.score, [(c.grade_id, c.points, c.flags, [(k.name, k.passed, k.message) for k in c.checks])
                                               for c in report.cells])
 
-    assert {name: judged(r) for name, r in cold_reports.items()} == {name: judged(warm_reports[name]) for name in cold_reports}
+    # The notes say why a status differs (a kernel killed for ignoring its interrupt, or one that left the protocol).
+    differing = {name: (r.notes, warm_reports[name].notes) for name, r in cold_reports.items() if judged(r) != judged(warm_reports[name])}
+    assert {name: judged(r) for name, r in cold_reports.items()} == {name: judged(warm_reports[name]) for name in cold_reports}, differing
