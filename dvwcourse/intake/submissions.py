@@ -141,8 +141,7 @@ def copy_and_unpack(files: list[Path], folder: Path, copy: Path, problems: list[
     """`files` (under `folder`) copied to `copy`, with every archive among them unpacked there."""
     shutil.rmtree(copy, ignore_errors=True)
     for path in files:
-        (copy / path.relative_to(folder)).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, copy / path.relative_to(folder))
+        _place(path, copy / path.relative_to(folder))
     unpack_nested(copy, problems)
     return copy
 
