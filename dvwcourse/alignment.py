@@ -4,8 +4,8 @@ A submitted cell is the release's cell X when its nbgrader grade_id is X, else w
 X (an editor that drops metadata keeps ids), else when its text equals X's and X is a locked or test
 cell (a course cell that lost both). An answer that lost its tag is then looked for between the
 release cells found around it (`align`, a sequence alignment of the two lists of cells): among the
-untagged cells there, the code cell whose lines contain the stub's signature line (`def
-get_num_params(`, `torch.manual_seed(-1)`, ...), or for a written answer, the one text cell. One match
+untagged cells there, the code cell whose lines contain the stub's signature line (a `def` line,
+a seeding call, ...), or for a written answer, the one text cell. One match
 is that answer, and narrows the search for its neighbours; a code answer found nowhere near its place
 is looked for in the whole notebook. Several candidates are named, never guessed. Every
 other cell is the student's own: where it goes in the graded notebook is decided in assemble.

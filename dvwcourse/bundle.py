@@ -20,6 +20,8 @@ from .settings import Course, CourseError
 class MasterBundle:
     fingerprint: str  # the coordinator's: one worker-side engine per course version
     code_version: str
+    assignment_id: str  # the notebook of the course the bundle grades
+    notebook: str
     files: dict[str, bytes]  # path relative to the course root -> content
     master_data: Any  # the engine's master data: opaque to everyone else
 
@@ -27,7 +29,7 @@ class MasterBundle:
 def make_bundle(course: Course, fingerprint: str, master_data: Any) -> MasterBundle:
     paths = [course.root / "course.yml", course.source_notebook, course.release_notebook]
     files = {path.relative_to(course.root).as_posix(): path.read_bytes() for path in paths}
-    return MasterBundle(fingerprint, grading_code_version(), files, master_data)
+    return MasterBundle(fingerprint, grading_code_version(), course.assignment_id, course.notebook, files, master_data)
 
 
 def require_same_code(bundle: MasterBundle) -> None:

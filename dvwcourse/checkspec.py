@@ -8,7 +8,7 @@ kernel. The rules are enforced here, when the course is loaded, so a master that
 grades anyone.
 
 The *library* is the master's locked code cells before the first answer cell (imports, helpers,
-`check`, `compare`, `make_MLP`): trusted code that the grader runs in its own process too.
+`check`, `compare`, the course's own building blocks): trusted code that the grader runs in its own process too.
 """
 from __future__ import annotations
 

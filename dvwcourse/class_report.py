@@ -1,4 +1,5 @@
-"""The class report: one self-contained HTML page (plots inlined) about a graded batch."""
+"""The class report: one self-contained HTML page (plots inlined) about a graded batch; and, for a course of several
+assignments or notebooks, the course's page that links them and gives every student's final scores."""
 from __future__ import annotations
 
 import base64
@@ -15,10 +16,10 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only bac
 from .atomic import write_text_atomic  # noqa: E402
 from .course_records import CourseRecords  # noqa: E402
 from .html_pages import render_page  # noqa: E402
-from .lms_export import Standing  # noqa: E402
+from .lms_export import Standing, read_standings  # noqa: E402
 from .results import reason  # noqa: E402
 from .records import GradeReport  # noqa: E402
-from .settings import Course  # noqa: E402
+from .settings import Course, load_course  # noqa: E402
 
 
 
@@ -106,8 +107,30 @@ def write_class_report(course: Course, reports: list[GradeReport], path: Path, i
     if course.roster_csv is not None:
         summary["not on the roster"] = ", ".join(records.unknown_students) or "none"
     html = render_page("class_report.html.j2",
-        title=course.title, summary=summary, isolation=isolation, plots=_plots(reports, rates, max_score),
+        title=course.title if len(course.notebooks) == 1 else f"{course.title}: {course.notebook}", summary=summary, isolation=isolation, plots=_plots(reports, rates, max_score),
         rates=sorted(rates, key=lambda r: (r.rate, r.cell)), flagged=[(r, reason(r) or "; ".join(r.notes[:1])) for r in flagged],
         lateness=lateness,
     )
+    return write_text_atomic(path, html)
+
+
+def write_course_report(course: Course, reports: dict[str, list[tuple[str, Path]]], path: Path) -> Path:
+    """The course's page: every assignment (due date, submissions, mean final score, links to its class reports in
+    `reports`, by assignment id), then every student's final score on each, from the gradebook. Written whole."""
+    assignments, students = [], set()
+    for assignment in course.assignment_ids:
+        view = load_course(course.root, assignment)
+        standings = {s.student: s for s in read_standings(view)}
+        students |= set(standings)
+        finals = [s.score for s in standings.values() if s.submitted]
+        assignments.append({
+            "id": assignment, "title": view.title, "due": view.due.isoformat(sep=" ") if view.due else None,
+            "standings": standings, "submitted": len(finals), "max_score": max((s.max_score for s in standings.values()), default=0.0),
+            "mean": f"{statistics.mean(finals):.1f}" if finals else "-",
+            "reports": [(name, report.name) for name, report in reports.get(assignment, [])],
+        })
+    totals = {student: sum(a["standings"][student].score for a in assignments
+                           if student in a["standings"] and a["standings"][student].submitted) for student in students}
+    html = render_page("course_report.html.j2", course_id=course.course_id, assignments=assignments,
+                       students=sorted(students), totals=totals)
     return write_text_atomic(path, html)

@@ -1,4 +1,7 @@
-"""`dvwcourse`: the course's command line (release, validate, grade, export, and the sample run)."""
+"""`dvwcourse`: the course's command line (release, validate, grade, export, and the sample run).
+
+A course may have several assignments: each command takes one first (`dvwcourse grade ASSIGNMENT [SOURCE]`), and
+without one works on every assignment (validate and an LMS download need to know which: they say so)."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +13,7 @@ from pathlib import Path
 from . import stock_grading
 from .batch_lock import batch_lock
 from .batch_stop import BatchStop, GradebookUnavailable, LowDiskSpace
-from .class_report import write_class_report
+from .class_report import write_class_report, write_course_report
 from .course_records import CourseRecords, update_course_records
 from .deadlines import lateness
 from .feedback import copy_exchange_stamps, refresh_feedback, write_feedback_zip
@@ -23,8 +26,8 @@ from .release import build_release
 from .results import RESULTS_CSV, isolation_statement, reason, format_reports, write_grades_csv
 from .roster import Student, read_extensions, read_roster
 from .safe_grading import PENDING, Grader
-from .samples import write_sample_download
-from .settings import Course, CourseError, load_course
+from .samples import samples_course, write_sample_download
+from .settings import Course, CourseError, assignment_views, load_course
 from .validation import validate_notebook
 from .workers import DaskWorkers, LocalWorkers, Workers
 
@@ -32,17 +35,54 @@ EXIT_LOW_DISK_SPACE = LowDiskSpace.exit_status  # grading stopped recording: the
 EXIT_GRADEBOOK_UNAVAILABLE = GradebookUnavailable.exit_status  # grading stopped recording: the gradebook did not answer
 
 
+STOPPING = {EXIT_LOW_DISK_SPACE, EXIT_GRADEBOOK_UNAVAILABLE}  # nothing more can be recorded: no next assignment either
+
+
+def split_assignment(course: Course, words: list) -> tuple[str | None, list[str]]:
+    """A first word that names an assignment of the course is the assignment; the rest are paths."""
+    words = [str(word) for word in words]
+    if words and words[0] in course.assignment_ids:
+        return words[0], words[1:]
+    return None, words
+
+
+def chosen_assignments(course: Course, assignment: str | None) -> list[str]:
+    """The assignment named (which must be the course's), else every assignment of the course."""
+    if assignment is None:
+        return list(course.assignment_ids)
+    if assignment not in course.assignment_ids:
+        raise CourseError(f"no assignment {assignment!r} in {course.root / 'course.yml'} (it has {', '.join(course.assignment_ids)})")
+    return [assignment]
+
+
 def cmd_release(course: Course, args: argparse.Namespace) -> int:
-    build_release(course)
-    print(f"Release written: {course.release_notebook}")
+    for assignment in chosen_assignments(course, args.assignment):
+        build_release(load_course(course.root, assignment))
+        for view in assignment_views(course, assignment):
+            print(f"Release written: {view.release_notebook}")
     return 0
+
+
+def view_of_notebook(course: Course, assignment: str | None, path: Path) -> Course:
+    """The notebook of the course that `path` is a copy of: the only one, else the one of the same name."""
+    views = assignment_views(course, assignment)
+    named = [view for view in views if view.notebook == path.stem]
+    if len(views) == 1 or len(named) == 1:
+        return views[0] if len(views) == 1 else named[0]
+    raise CourseError(f"{path}: which notebook of the course is this? Name the assignment first (dvwcourse validate "
+                      f"ASSIGNMENT {path}) or keep the release's file name ({', '.join(v.label for v in views)})")
 
 
 def cmd_validate(course: Course, args: argparse.Namespace) -> int:
     failures = 0
-    grader = Grader(course)
-    for path in args.notebooks:
-        result = validate_notebook(course, Path(path), grader)
+    assignment, paths = split_assignment(course, args.notebooks)
+    if not paths:
+        raise CourseError(f"name the notebooks to validate after the assignment {assignment}")
+    graders: dict[str, Grader] = {}
+    for path in paths:
+        view = view_of_notebook(course, assignment, Path(path))
+        grader = graders.get(view.label) or graders.setdefault(view.label, Grader(view))
+        result = validate_notebook(view, Path(path), grader)
         score = f" ({result.report.score:g} / {result.report.max_score:g})" if result.report else ""
         print(f"{path}: {'OK' if result.ok else 'FAILED'}{score}")
         for note in result.notes:
@@ -53,11 +93,12 @@ def cmd_validate(course: Course, args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def nbgrader_grade(course: Course, students: list[str], csv_path: Path) -> int:
+def nbgrader_grade(course: Course, students: list[str], csv_path: Path, none_is_an_error: bool = True) -> int:
     """Stock nbgrader autograde (student code and tests in one kernel, unsandboxed)."""
     if not students:
-        print(f"No submissions found under {course.root / 'submitted'}", file=sys.stderr)
-        return 1
+        print(f"No submissions of {course.assignment_id} found under {course.root / 'submitted'}",
+              file=sys.stderr if none_is_an_error else sys.stdout)
+        return 1 if none_is_an_error else 0
     update_course_records(course)  # the due date first: nbgrader's autograde then applies the late policy itself
     outcomes = stock_grading.autograde(course, students)
     update_course_records(course, find_submissions(course))  # extensions (and penalties with them) need the submissions
@@ -71,14 +112,15 @@ def nbgrader_grade(course: Course, students: list[str], csv_path: Path) -> int:
 
 
 def safe_grade(course: Course, source: Path | None, csv_path: Path, force: bool = False, workers: Workers | None = None,
-               report_path: Path | None = None) -> int:
+               report_path: Path | None = None, none_is_an_error: bool = True) -> int:
     intake = read_submissions(course, source)
     submissions = intake.submissions
     for notice in intake.notices:  # nobody's grade: an instructor should look at these files
         print(f"warning: {notice}", file=sys.stderr)
     if not submissions:
-        print(f"No submissions found in {source or course.root / 'submitted'}", file=sys.stderr)
-        return 1
+        print(f"No submissions of {course.label} found in {source or course.root / 'submitted'}",
+              file=sys.stderr if none_is_an_error else sys.stdout)
+        return 1 if none_is_an_error else 0
     read_roster(course)  # a broken roster or extensions file stops us before any grading
     read_extensions(course)
     grader = Grader(course)
@@ -164,34 +206,78 @@ def print_course_records(course: Course, records: CourseRecords, standings: list
 
 
 def cmd_export(course: Course, args: argparse.Namespace) -> int:
-    update_course_records(course)  # roster, due date and penalties as of now (TAs may have changed manual scores)
-    standings = read_standings(course)
-    saved = RerunState(course.state_dir)
-    reports = [report for s in standings if s.submitted and (report := saved.saved_report(s.student))]
-    refresh_feedback(course, reports, {s.student: s for s in standings})  # pages show the scores exported
-    if args.format == "feedback":
-        path = write_feedback_zip(course, [Student(s.student, s.first_name, s.last_name, s.email, s.lms_user_id) for s in standings],
-                                  args.to or course.root / f"feedback-{course.assignment_id}.zip")
-    else:
-        path = export_grades(course, args.format, args.to)
-    print(f"Written: {path}")
-    waiting = [s.student for s in standings if s.needs_manual_grade]
+    assignments = chosen_assignments(course, args.assignment)
+    if args.format == "feedback" and args.to and len(assignments) > 1:
+        raise CourseError("--to names one feedback zip: name the assignment too (dvwcourse export ASSIGNMENT --format feedback --to ...)")
+    waiting = []
+    for assignment in assignments:
+        first = load_course(course.root, assignment)
+        update_course_records(first)  # roster, due date and penalties as of now (TAs may have changed manual scores)
+        standings = read_standings(first)
+        for view in assignment_views(course, assignment):
+            saved = RerunState(view.state_dir)
+            reports = [report for s in standings if s.submitted and (report := saved.saved_report(s.student))]
+            refresh_feedback(view, reports, {s.student: s for s in standings})  # pages show the scores exported
+        if args.format == "feedback":
+            students = [Student(s.student, s.first_name, s.last_name, s.email, s.lms_user_id) for s in standings]
+            print(f"Written: {write_feedback_zip(first, students, args.to or course.root / f'feedback-{assignment}.zip')}")
+        waiting += [f"{s.student} ({assignment})" for s in standings if s.needs_manual_grade]
+    if args.format != "feedback":
+        print(f"Written: {export_grades(course, args.format, args.to, assignments)}")
     if waiting and args.format != "feedback":
         print(f"Warning: {len(waiting)} submissions still have written answers to grade in formgrader "
               f"(their scores count those answers as 0 for now): {', '.join(waiting)}", file=sys.stderr)
     return 0
 
 
+def for_view(path: Path, view: Course, several: bool) -> Path:
+    """A results file of one notebook: the name asked for, or with several notebooks in the course, the notebook's
+    label before the suffix (class-report-<assignment>.html)."""
+    return path.with_name(f"{path.stem}-{view.label.replace('/', '-')}{path.suffix}") if several else path
+
+
 def cmd_grade(course: Course, args: argparse.Namespace) -> int:
-    if args.engine == "nbgrader":
-        students = [s.student for s in find_submissions(course, args.source)]
-        return nbgrader_grade(course, students, Path(args.csv))
+    assignment, rest = split_assignment(course, args.targets)
+    if len(rest) > 1:
+        raise CourseError(f"grade takes an assignment and one source, got {', '.join(rest)}")
+    source = Path(rest[0]) if rest else None
+    assignments = chosen_assignments(course, assignment)
+    if source is not None and len(assignments) > 1:
+        raise CourseError(f"{source}: which assignment are these submissions for? Name it first: dvwcourse grade ASSIGNMENT "
+                          f"{source} (the course has {', '.join(assignments)})")
+    every_view = assignment_views(course)
+    several = len(every_view) > 1
+    views = [v for v in every_view if v.assignment_id in assignments]
+    if args.engine == "nbgrader":  # nbgrader autogrades every notebook of an assignment at once
+        views = [v for v in views if v.notebook == v.notebooks[0]]
     workers = DaskWorkers(args.scheduler) if args.scheduler else LocalWorkers(args.workers)
-    return safe_grade(course, args.source, Path(args.csv), args.force, workers, args.report)
+    csv_path = Path(args.csv)
+    report_path = args.report or csv_path.with_name("class-report.html")
+    statuses = []
+    for view in views:
+        if several:
+            print(f"\n== {view.label}: {view.title} ==")
+        if args.engine == "nbgrader":
+            students = [s.student for s in find_submissions(view, source)]
+            status = nbgrader_grade(view, students, for_view(csv_path, view, several), none_is_an_error=not several)
+        else:
+            status = safe_grade(view, source, for_view(csv_path, view, several), args.force, workers,
+                                for_view(report_path, view, several), none_is_an_error=not several)
+        if status in STOPPING:
+            return status
+        statuses.append(status)
+    if several and args.engine == "safe":
+        pages = {}
+        for view in every_view:
+            if for_view(report_path, view, several).is_file():
+                pages.setdefault(view.assignment_id, []).append((view.label, for_view(report_path, view, several)))
+        print(f"Course report: {write_course_report(course, pages, report_path)}")
+    return next((status for status in statuses if status), 0)
 
 
 def cmd_demo(course: Course, args: argparse.Namespace) -> int:
     """The course loop on the samples: release, an LMS download with times, grading against the roster, a Canvas CSV."""
+    course = samples_course(course)
     build_release(course)
     print(f"Release written: {course.release_notebook}")
     download = write_sample_download(course, course.root / f"{course.assignment_id}-lms-download.zip")
@@ -206,13 +292,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dvwcourse", description=__doc__)
     parser.add_argument("--course", type=Path, default=None, help="course folder (default: the one holding course.yml above the working folder)")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("release", help="build release/ from source/ with nbgrader").set_defaults(run=cmd_release)
+    release = commands.add_parser("release", help="build release/ from source/ with nbgrader")
+    release.add_argument("assignment", nargs="?", help="only this assignment (default: every assignment of the course)")
+    release.set_defaults(run=cmd_release)
     validate = commands.add_parser("validate", help="grade notebooks as grading would, writing nothing; exit 1 if any point is lost")
-    validate.add_argument("notebooks", nargs="+")
+    validate.add_argument("notebooks", nargs="+", metavar="[ASSIGNMENT] NOTEBOOK",
+                          help="the notebooks, after the assignment when the course has several notebooks of that name")
     validate.set_defaults(run=cmd_validate)
     grade = commands.add_parser("grade", help="grade submissions safely; write feedback and grades.csv")
-    grade.add_argument("source", nargs="?", type=Path, default=None,
-                       help="a notebook, a folder of <student>.ipynb, nbgrader's submitted/ layout, or an LMS zip (default: submitted/)")
+    grade.add_argument("targets", nargs="*", metavar="[ASSIGNMENT] [SOURCE]",
+                       help="the assignment (default: every one), then a notebook, a folder of <student>.ipynb, nbgrader's "
+                            "submitted/ layout, or an LMS zip (default: submitted/)")
     grade.add_argument("--csv", default=RESULTS_CSV, help=f"per-submission results (default: {RESULTS_CSV}; grades.csv is nbgrader's export)")
     grade.add_argument("--force", action="store_true", help="regrade submissions that did not change")
     grade.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="submissions graded at once on this machine (default: one per core)")
@@ -225,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--csv", default=RESULTS_CSV)
     demo.set_defaults(run=cmd_demo)
     export = commands.add_parser("export", help="grades for an LMS (Canvas, Moodle), nbgrader's grades.csv, or a feedback zip")
+    export.add_argument("assignment", nargs="?", help="only this assignment's column (default: one column per assignment)")
     export.add_argument("--format", choices=[*EXPORTERS, "feedback"], required=True,
                         help=", ".join(f"{name}: {file}" for name, file in DEFAULT_NAMES.items()) + f", feedback: feedback-<assignment>.zip")
     export.add_argument("--to", type=Path, default=None, help="where to write (default: the course folder, the name above)")
@@ -234,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         course = load_course(args.course)
         if args.command == "validate":
             return args.run(course, args)
-        with batch_lock(course.state_dir):  # one command writing the gradebook at a time
+        with batch_lock(course.tools_dir):  # one command writing the gradebook at a time
             return args.run(course, args)
     except CourseError as error:
         print(f"error: {error}", file=sys.stderr)

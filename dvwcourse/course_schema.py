@@ -20,14 +20,35 @@ class Section(BaseModel):
 
 
 class AssignmentSection(Section):
+    """One assignment: today's single `assignment:` (points at the top level) or an entry of `assignments:`."""
+
     id: str
-    notebook: str  # the notebook's file name without .ipynb
     title: str
+    notebook: str | None = None  # the notebook's file name without .ipynb (or `notebooks`, for several)
+    notebooks: list[str] | None = None
     due: AwareDatetime | None = None  # ISO 8601 with a time zone, e.g. 2026-12-04T17:00:00+01:00; none: nothing is late
+    # In `assignments:` only: its points, and where it differs from the course-wide settings (keys given override).
+    points: dict[str, Annotated[float, Field(ge=0)]] | None = None
+    late_policy: dict | None = None
+    budget: dict | None = None
+    extensions: str | None = None  # its own extensions CSV, relative to the course folder
+    canvas_assignment_id: str | None = None
+
+    @model_validator(mode="after")
+    def one_way_to_name_notebooks(self) -> AssignmentSection:
+        if (self.notebook is None) == (self.notebooks is None):
+            raise ValueError("give either notebook (one) or notebooks (a list)")
+        if self.notebooks is not None and (not self.notebooks or len(set(self.notebooks)) < len(self.notebooks)):
+            raise ValueError("notebooks must list at least one notebook, each once")
+        return self
+
+    @property
+    def notebook_names(self) -> list[str]:
+        return [self.notebook] if self.notebook is not None else list(self.notebooks or [])
 
 
 class BudgetSection(Section):
-    env_var: str = "DVW_BUDGET"
+    env_var: str = "COURSE_BUDGET"  # the environment variable the master's budget helper reads
     full: float = Field(1.0, gt=0)  # students
     grading: float = Field(0.01, gt=0)  # autograding
 
@@ -83,8 +104,10 @@ class LmsSection(Section):
 
 class CourseFile(Section):
     course_id: str
-    assignment: AssignmentSection
-    points: dict[str, Annotated[float, Field(ge=0)]]
+    # One assignment (`assignment:` with `points:` here) or several (`assignments:`, each with its own points).
+    assignment: AssignmentSection | None = None
+    points: dict[str, Annotated[float, Field(ge=0)]] | None = None
+    assignments: list[AssignmentSection] | None = None
     gradebook_url: str = ""
     budget: BudgetSection = BudgetSection()
     limits: LimitsSection = LimitsSection()
@@ -95,6 +118,44 @@ class CourseFile(Section):
     feedback: FeedbackSection = FeedbackSection()
     late_policy: LatePolicySection = LatePolicySection()
     lms: LmsSection = LmsSection()
+
+    @model_validator(mode="after")
+    def one_way_to_list_assignments(self) -> CourseFile:
+        if (self.assignment is None) == (self.assignments is None):
+            raise ValueError("give either assignment (with points) or assignments (a list, each with its points)")
+        if self.assignment is not None:
+            if self.points is None:
+                raise ValueError("points: missing (the points of every graded cell of the assignment)")
+            overrides = [key for key in OVERRIDES if getattr(self.assignment, key) is not None]
+            if overrides:
+                raise ValueError(f"assignment: {', '.join(overrides)} belong to entries of `assignments:`; with one "
+                                 "assignment, set them at the top level")
+            return self
+        if self.points is not None:
+            raise ValueError("points: with `assignments:`, each assignment has its own points")
+        ids = [entry.id for entry in self.assignments]
+        if not ids or len(set(ids)) < len(ids):
+            raise ValueError(f"assignments: ids must be there and different (got {ids})")
+        for entry in self.assignments:
+            if entry.points is None:
+                raise ValueError(f"assignments: {entry.id}: points: missing (the points of every graded cell)")
+            for key, section in (("late_policy", LatePolicySection), ("budget", BudgetSection)):
+                override = getattr(entry, key)
+                if override is not None:  # checked as the section it overrides: unknown keys and ranges alike
+                    try:
+                        section.model_validate({**getattr(self, key).model_dump(), **override})
+                    except ValidationError as error:
+                        problems = "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg'].removeprefix('Value error, ')}"
+                                             for p in error.errors())
+                        raise ValueError(f"assignments: {entry.id}: {key}: {problems}") from None
+        return self
+
+    @property
+    def assignment_list(self) -> list[AssignmentSection]:
+        return [self.assignment] if self.assignment is not None else list(self.assignments or [])
+
+
+OVERRIDES = ("points", "late_policy", "budget", "extensions", "canvas_assignment_id")
 
 
 def describe_errors(path: Path, error: ValidationError) -> str:

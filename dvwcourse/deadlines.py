@@ -13,7 +13,7 @@ from pathlib import Path
 
 from nbgrader.plugins import LateSubmissionPlugin
 from nbgrader.utils import parse_utc
-from traitlets import Enum, Float, Int
+from traitlets import Dict, Enum, Float, Int, Unicode
 
 from .course_schema import LatePolicySection
 from .nbgrader_api import course_config
@@ -46,15 +46,22 @@ def late_penalty(policy: LatePolicySection, score: float, seconds_late: float) -
 
 
 class CourseLatePenalty(LateSubmissionPlugin):
-    """course.yml's late policy as nbgrader's late-submission hook (configured in nbgrader_config.py)."""
+    """course.yml's late policy as nbgrader's late-submission hook (configured in nbgrader_config.py): the course-wide
+    policy, or an assignment's own. nbgrader names the assignment through the plugin's parent (its
+    AssignLatePenalties); our commands set `assignment`."""
 
     rule = Enum(["none", "zero", "per_hour", "per_day"], default_value="none").tag(config=True)
     deduct = Float(0.0).tag(config=True)
     unit = Enum(["fraction", "points"], default_value="fraction").tag(config=True)
     cap = Float(None, allow_none=True).tag(config=True)
     grace_minutes = Int(0).tag(config=True)
+    assignment_policies = Dict(help="assignment id -> its late policy (course.yml's keys)").tag(config=True)
+    assignment = Unicode("", help="the assignment whose submissions this plugin prices")
 
     def policy(self) -> LatePolicySection:
+        assignment = self.assignment or getattr(self.parent, "assignment_id", "")
+        if assignment in self.assignment_policies:
+            return LatePolicySection.model_validate(self.assignment_policies[assignment])
         return LatePolicySection(rule=self.rule, deduct=self.deduct, unit=self.unit, cap=self.cap, grace_minutes=self.grace_minutes)
 
     def late_submission_penalty(self, student_id: str, score: float, total_seconds_late: float) -> float:
@@ -119,4 +126,7 @@ def late_plugin(course: Course) -> LateSubmissionPlugin:
     """The late-penalty plugin nbgrader's own commands use in this course (from nbgrader_config.py)."""
     config = course_config(course)
     plugin_class = config.get("AssignLatePenalties", {}).get("plugin_class", CourseLatePenalty)
-    return plugin_class(config=config)
+    plugin = plugin_class(config=config)
+    if isinstance(plugin, CourseLatePenalty):
+        plugin.assignment = course.assignment_id
+    return plugin

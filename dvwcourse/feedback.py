@@ -49,15 +49,16 @@ def copy_exchange_stamps(course: Course, student: str) -> None:
 
 
 def write_feedback_zip(course: Course, students: list[Student], path: Path) -> Path:
-    """Every student's feedback page in one zip for an LMS's bulk feedback upload, each in a folder named as
+    """Every student's feedback pages of the assignment (one per notebook) in one zip for an LMS's bulk feedback upload, each in a folder named as
     Moodle's assignment download names a participant's files (`<full name>_<LMS user id>_assignsubmission_file_`);
     a student without an LMS user id is named by their course id."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
         for student in students:
-            page = course.root / "feedback" / student.id / course.assignment_id / f"{course.notebook}.html"
-            if page.is_file():
-                name = " ".join(part for part in (student.first_name, student.last_name) if part) or student.id
-                folder = f"{name}_{student.lms_user_id or student.id}_assignsubmission_file_"
-                bundle.write(page, f"{folder}/{course.notebook}_feedback.html")
+            name = " ".join(part for part in (student.first_name, student.last_name) if part) or student.id
+            folder = f"{name}_{student.lms_user_id or student.id}_assignsubmission_file_"
+            for notebook in course.notebooks:
+                page = course.root / "feedback" / student.id / course.assignment_id / f"{notebook}.html"
+                if page.is_file():
+                    bundle.write(page, f"{folder}/{notebook}_feedback.html")
     return write_bytes_atomic(path, buffer.getvalue())

@@ -27,6 +27,8 @@ def store_scores(course: Course, student: str, verdicts: list[CellVerdict], writ
         except MissingEntry:
             submission = gradebook.add_submission(course.assignment_id, student)
         for notebook in submission.notebooks:
+            if notebook.name != course.notebook:  # the assignment's other notebooks keep their own scores
+                continue
             for grade in notebook.grades:
                 if grade.name in scores:
                     grade.auto_score = scores[grade.name]

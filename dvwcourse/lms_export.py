@@ -84,57 +84,79 @@ def points(value: float) -> str:
 
 
 class CourseExport(ExportPlugin):
-    """An LMS grade-import CSV of this course's assignment (course.yml from `course_root`, set by nbgrader_config.py)."""
+    """An LMS grade-import CSV of this course (course.yml from `course_root`, set by nbgrader_config.py): one column per
+    assignment, in course.yml's order; nbgrader's `--assignment` (this plugin's `assignment`) keeps only those named."""
 
     course_root = Unicode("", help="the course folder (holding course.yml)").tag(config=True)
     default_name = "grades.csv"
 
-    def course(self) -> Course:
-        return load_course(Path(self.course_root) if self.course_root else None)
+    def assignments(self) -> list[Course]:
+        """One view per assignment exported."""
+        course = load_course(Path(self.course_root) if self.course_root else None)
+        chosen = [a for a in course.assignment_ids if not self.assignment or a in self.assignment]
+        return [load_course(course.root, assignment) for assignment in chosen]
 
     def export(self, gradebook: Gradebook) -> None:
-        course = self.course()
-        destination = Path(self.to) if self.to else course.root / self.default_name
+        assignments = self.assignments()
+        destination = Path(self.to) if self.to else (assignments[0].root if assignments else Path.cwd()) / self.default_name
+        results = {course.assignment_id: standings(gradebook, course.assignment_id) for course in assignments}
         text = io.StringIO(newline="")
-        writer = csv.writer(text)
-        for row in self.rows(course, standings(gradebook, course.assignment_id)):
-            writer.writerow(row)
+        csv.writer(text).writerows(self.rows(assignments, results))
         write_text_atomic(destination, text.getvalue())
         self.log.info("Exported grades to %s", destination)
 
-    def rows(self, course: Course, results: list[Standing]) -> list[list[str]]:
+    def rows(self, assignments: list[Course], results: dict[str, list[Standing]]) -> list[list[str]]:
+        """The header, then one row per student of any assignment's standings, with a score per assignment."""
+        by_student = {a.assignment_id: {s.student: s for s in results[a.assignment_id]} for a in assignments}
+        students = sorted({student for standing in by_student.values() for student in standing})
+        rows = [[*self.columns, *(self.column(a) for a in assignments)]]
+        for student in students:
+            theirs = [by_student[a.assignment_id].get(student) for a in assignments]
+            known = next(s for s in theirs if s is not None)
+            rows.append([*self.names(known), *(points(s.score) if s else "0" for s in theirs)])
+        return rows
+
+    columns: list[str] = []
+
+    def column(self, course: Course) -> str:
+        raise NotImplementedError
+
+    def names(self, standing: Standing) -> list[str]:
         raise NotImplementedError
 
 
 class CanvasExport(CourseExport):
     default_name = "canvas-grades.csv"
+    columns = CANVAS_COLUMNS
 
-    def rows(self, course: Course, results: list[Standing]) -> list[list[str]]:
-        column = f"{course.title} ({course.canvas_assignment_id})" if course.canvas_assignment_id else course.title
-        rows = [[*CANVAS_COLUMNS, column]]
-        for r in results:
-            name = ", ".join(part for part in (r.last_name, r.first_name) if part) or r.student
-            rows.append([name, r.lms_user_id, r.student, "", "", points(r.score)])
-        return rows
+    def column(self, course: Course) -> str:
+        return f"{course.title} ({course.canvas_assignment_id})" if course.canvas_assignment_id else course.title
+
+    def names(self, r: Standing) -> list[str]:
+        name = ", ".join(part for part in (r.last_name, r.first_name) if part) or r.student
+        return [name, r.lms_user_id, r.student, "", ""]
 
 
 class MoodleExport(CourseExport):
     default_name = "moodle-grades.csv"
+    columns = MOODLE_COLUMNS
 
-    def rows(self, course: Course, results: list[Standing]) -> list[list[str]]:
-        rows = [[*MOODLE_COLUMNS, f"Assignment: {course.title} (Real)"]]
-        for r in results:
-            rows.append([r.first_name, r.last_name, r.student, r.email, points(r.score)])
-        return rows
+    def column(self, course: Course) -> str:
+        return f"Assignment: {course.title} (Real)"
+
+    def names(self, r: Standing) -> list[str]:
+        return [r.first_name, r.last_name, r.student, r.email]
 
 
 EXPORTERS: dict[str, type[ExportPlugin]] = {"canvas": CanvasExport, "moodle": MoodleExport, "csv": CsvExportPlugin}
 DEFAULT_NAMES = {"canvas": CanvasExport.default_name, "moodle": MoodleExport.default_name, "csv": "grades.csv"}
 
 
-def export_grades(course: Course, format: str, destination: Path | None = None) -> Path:
-    """Write the `format` file with the exporter `nbgrader export --exporter ...` uses, configured as there."""
+def export_grades(course: Course, format: str, destination: Path | None = None, assignments: list[str] | None = None) -> Path:
+    """Write the `format` file of `assignments` (None: every assignment of the course) with the exporter
+    `nbgrader export --exporter ...` uses, configured as there."""
     destination = destination or course.root / DEFAULT_NAMES[format]
-    exporter = EXPORTERS[format](config=course_config(course), to=str(destination), assignment=[course.assignment_id])
+    chosen = list(course.assignment_ids) if assignments is None else assignments
+    exporter = EXPORTERS[format](config=course_config(course), to=str(destination), assignment=chosen)
     in_gradebook(course, exporter.export)
     return destination

@@ -10,7 +10,7 @@ from traitlets.config import Config
 from .deadlines import CourseLatePenalty
 from .lms_export import CourseExport
 from .preprocessors import DeduplicateGradeIds
-from .settings import Course
+from .settings import Course, load_course
 
 
 def benign_stderr_pattern(warning_names: tuple[str, ...]) -> str:
@@ -34,7 +34,7 @@ def configure_nbgrader(c: Config, course: Course) -> None:
     c.Exchange.root = str(course.root / "exchange")
 
     # Kernels inherit this process's environment: grade at the small training budget unless the
-    # caller chose one (e.g. DVW_BUDGET=1 nbgrader autograde ... for a full-budget grading).
+    # caller chose one (e.g. <budget.env_var>=1 nbgrader autograde ... for a full-budget grading).
     for name, value in course.grading_env.items():
         os.environ.setdefault(name, value)
 
@@ -58,4 +58,6 @@ def configure_course_loop(c: Config, course: Course) -> None:
     c.AssignLatePenalties.plugin_class = CourseLatePenalty
     for name, value in course.late_policy.model_dump().items():
         setattr(c.CourseLatePenalty, name, value)
+    c.CourseLatePenalty.assignment_policies = {
+        assignment: load_course(course.root, assignment).late_policy.model_dump() for assignment in course.assignment_ids}
     c.CourseExport.course_root = str(course.root)

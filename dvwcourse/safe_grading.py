@@ -59,12 +59,13 @@ MAX_FRESH_KERNELS = 3
 # and every late penalty; lms_export; the class report), or before it, to find the submissions. Changing one regrades
 # nothing. By section: assignment.due, late_policy and lms (timestamp format, Canvas id, roster, extensions) only feed
 # the course loop; zip_filename_regexp only names a file's student (a skip needs the same student and content);
-# min_free_disk_bytes only guards recording; root is where the course folder is, not a setting. Everything else stays
+# min_free_disk_bytes only guards recording; root is where the course folder is, not a setting; the other assignments and
+# notebooks of the course (assignment_ids, notebooks) are not this notebook's grading. Everything else stays
 # in, also fields added later: course_id and assignment ids (hidden-input seeds, paths), points, budget, limits, sandbox
 # (a grade), the title and feedback section (the feedback page), benign_stderr_warnings (nbgrader's own grading) and
 # gradebook_url (where scores are recorded: a skipped submission would be missing from a new gradebook).
 AFTER_GRADING_SETTINGS = frozenset({"root", "due", "late_policy", "zip_timestamp_format", "canvas_assignment_id", "roster_csv",
-                                    "extensions_csv", "zip_filename_regexp", "min_free_disk_bytes"})
+                                    "extensions_csv", "zip_filename_regexp", "min_free_disk_bytes", "assignment_ids", "notebooks"})
 
 
 def grading_settings(course: Course) -> str:
@@ -366,7 +367,7 @@ def grader_from_bundle(bundle: MasterBundle) -> Grader:
     if bundle.fingerprint not in _GRADERS:
         folder = tempfile.TemporaryDirectory(prefix="dvw-course-")
         unpack_course(bundle, Path(folder.name))
-        grader = Grader(load_course(Path(folder.name)))
+        grader = Grader(load_course(Path(folder.name), bundle.assignment_id, bundle.notebook))
         grader.use_master_data(bundle.master_data)  # the coordinator's master values: identical judging everywhere
         _GRADERS[bundle.fingerprint] = (folder, grader)
     return _GRADERS[bundle.fingerprint][1]

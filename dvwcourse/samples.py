@@ -8,10 +8,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import nbformat
+import yaml
 
 from .atomic import write_bytes_atomic
 from .cells import cell_by_grade_id, is_solution
-from .settings import Course, CourseError
+from .settings import Course, CourseError, load_course
 
 SAMPLES_DIR = "samples"
 CELL_MARKER = re.compile(r"^# %% (\S+)\s*$", re.MULTILINE)
@@ -39,34 +40,49 @@ def sample_answers(course: Course, name: str) -> dict[str, str]:
     return read_sample_answers(course.root / SAMPLES_DIR / f"{name}.py")
 
 
+def sample_plan(course: Course) -> dict:
+    """samples/samples.yml: which assignment the samples are for, and each sample student's answers, time and file."""
+    path = course.root / SAMPLES_DIR / "samples.yml"
+    try:
+        plan = yaml.safe_load(path.read_text(encoding="utf-8"))
+        students = plan["students"]
+        for student, sample in students.items():
+            float(sample["hours_from_due"]), list(sample["answers"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as error:
+        raise CourseError(f"{path}: not a samples plan (assignment, then students with answers and hours_from_due): {error}") from None
+    return plan
+
+
 def sample_notebooks(course: Course) -> dict[str, nbformat.NotebookNode]:
-    """The three samples of the main job, by student id."""
+    """The samples of the main job, by student id (samples/samples.yml says what each holds)."""
     release = nbformat.read(course.release_notebook, as_version=4)
-    correct = sample_answers(course, "alternative_solutions")
-    mistakes = sample_answers(course, "mistakes")
-    samples = {
-        "correct-student": correct,  # every answer right, written differently from the master
-        "blank-student": {},  # the release, untouched
-        "make-data-mistake": {**correct, "make_data": mistakes["make_data"]},  # one function wrong
-    }
-    return {student: fill_answers(release, answers, f"samples for {student}") for student, answers in samples.items()}
+    files: dict[str, dict[str, str]] = {}
+    notebooks = {}
+    for student, sample in sample_plan(course)["students"].items():
+        answers: dict[str, str] = {}
+        for part in sample["answers"]:
+            name, _, grade_id = part.partition("/")
+            files.setdefault(name, sample_answers(course, name))
+            answers |= {grade_id: files[name][grade_id]} if grade_id else files[name]
+        notebooks[student] = fill_answers(release, answers, f"samples for {student}")
+    return notebooks
 
 
-# When each sample was handed in, relative to the due date: late by a day and two hours, or on time.
-SAMPLE_TIMES = {"correct-student": timedelta(hours=-2), "make-data-mistake": timedelta(hours=26), "blank-student": timedelta(days=-1)}
-# The file names they uploaded: one saved from Colab as a copy, and downloaded twice (found by its content).
-SAMPLE_UPLOADS = {"correct-student": "Copy of {notebook} (1).ipynb"}
+def samples_course(course: Course) -> Course:
+    """The course seen through the assignment the samples are for."""
+    return load_course(course.root, sample_plan(course)["assignment"])
 
 
 def write_sample_download(course: Course, path: Path) -> Path:
     """The samples as an LMS download zip (file names as zip_filename_regexp and lms.zip_timestamp_format in
-    course.yml read them), handed in at SAMPLE_TIMES around the due date (or now, without one), uploaded under
-    the names in SAMPLE_UPLOADS (else the release's)."""
+    course.yml read them), handed in at their hours from the due date (or from now, without one), uploaded under
+    their `uploaded_as` names (else the release's)."""
     due = course.due or datetime.now(timezone.utc)
+    plan = sample_plan(course)["students"]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
         for student, nb in sample_notebooks(course).items():
-            stamp = (due + SAMPLE_TIMES[student]).strftime(course.zip_timestamp_format)
-            uploaded = SAMPLE_UPLOADS.get(student, "{notebook}.ipynb").format(notebook=course.notebook)
+            stamp = (due + timedelta(hours=float(plan[student]["hours_from_due"]))).strftime(course.zip_timestamp_format)
+            uploaded = plan[student].get("uploaded_as", "{notebook}.ipynb").format(notebook=course.notebook)
             bundle.writestr(f"{course.assignment_id}_{student}_attempt_{stamp}_{uploaded}", nbformat.writes(nb))
     return write_bytes_atomic(path, buffer.getvalue())

@@ -1,6 +1,7 @@
 """Autograde submissions with nbgrader, write feedback and grades.csv, and tabulate the scores."""
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ class GradingOutcome:
 def autograde(course: Course, students: list[str]) -> list[GradingOutcome]:
     """Autograde each student in its own API call, so one broken submission never stops the rest."""
     api = make_api(course)
+    os.environ.update(course.grading_env)  # this assignment's budget (nbgrader_config.py set the first one's)
     outcomes = []
     for student in students:
         start = time.perf_counter()

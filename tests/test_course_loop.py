@@ -90,21 +90,36 @@ STANDINGS = [standing("ada", "Ada", "Lovelace", "1001", 10.0, 0.0), standing("al
 
 
 def test_the_canvas_rows_name_each_student_and_give_the_final_score(course):
-    rows = CanvasExport().rows(replace(course, canvas_assignment_id="4242"), STANDINGS)
+    canvas = replace(course, canvas_assignment_id="4242")
+    rows = CanvasExport().rows([canvas], {course.assignment_id: STANDINGS})
     assert rows == [CANVAS_COLUMNS + [f"{course.title} (4242)"],
                     ["Lovelace, Ada", "1001", "ada", "", "", "10"],
                     ["Turing, Alan", "1002", "alan", "", "", "6.4"],  # raw score minus the late penalty
-                    ["eve", "", "eve", "", "", "4"],  # not on the roster: named by id
-                    ["Bob", "1004", "bob", "", "", "0"]]  # a penalty above the score leaves 0, never less
-    assert CanvasExport().rows(replace(course, canvas_assignment_id=""), [])[0][-1] == course.title  # Canvas makes a new one
+                    ["Bob", "1004", "bob", "", "", "0"],  # a penalty above the score leaves 0, never less
+                    ["eve", "", "eve", "", "", "4"]]  # not on the roster: named by id
+    new = replace(course, canvas_assignment_id="")
+    assert CanvasExport().rows([new], {course.assignment_id: []})[0][-1] == course.title  # Canvas makes a new one
 
 
 def test_the_moodle_rows_give_names_id_email_and_the_final_score(course):
-    assert MoodleExport().rows(course, STANDINGS) == [MOODLE_COLUMNS + [f"Assignment: {course.title} (Real)"],
-                                                     ["Ada", "Lovelace", "ada", "ada@x.org", "10"],
-                                                     ["Alan", "Turing", "alan", "alan@x.org", "6.4"],
-                                                     ["", "", "eve", "", "4"],
-                                                     ["Bob", "", "bob", "bob@x.org", "0"]]
+    assert MoodleExport().rows([course], {course.assignment_id: STANDINGS}) == [
+        MOODLE_COLUMNS + [f"Assignment: {course.title} (Real)"],
+        ["Ada", "Lovelace", "ada", "ada@x.org", "10"],
+        ["Alan", "Turing", "alan", "alan@x.org", "6.4"],
+        ["Bob", "", "bob", "bob@x.org", "0"],
+        ["", "", "eve", "", "4"]]
+
+
+def test_two_assignments_give_one_column_each_and_a_student_missing_from_one_gets_0_there(course):
+    second = replace(course, assignment_id="second", title="Second", canvas_assignment_id="77")
+    first = replace(course, canvas_assignment_id="4242")
+    later = [standing("ada", "Ada", "Lovelace", "1001", 5.0, 1.0), standing("zoe", "Zoe", "Z", "1009", 2.0, 0.0)]
+    rows = CanvasExport().rows([first, second], {course.assignment_id: STANDINGS[:1], "second": later})
+    assert rows == [CANVAS_COLUMNS + [f"{course.title} (4242)", "Second (77)"],
+                    ["Lovelace, Ada", "1001", "ada", "", "", "10", "4"],
+                    ["Z, Zoe", "1009", "zoe", "", "", "0", "2"]]
+    assert MoodleExport().rows([first, second], {course.assignment_id: STANDINGS[:1], "second": later})[0][-2:] == [
+        f"Assignment: {course.title} (Real)", "Assignment: Second (Real)"]
 
 
 def test_a_fraction_above_one_is_refused(tmp_path):

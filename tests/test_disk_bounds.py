@@ -306,7 +306,7 @@ def test_low_disk_space_stops_the_batch_cleanly_and_loses_nothing(small_disk, mo
     assert "Stopped recording: only" in capsys.readouterr().err
     rows = {row["student"]: row for row in csv.DictReader(csv_path.open())}
     assert [rows[s]["status"] for s in ("ann", "bob", "cat")] == ["graded", PENDING, PENDING]
-    states = course.root / "autograded" / ".dvwcourse" / "students"
+    states = course.state_dir / "students"
     assert sorted(p.name for p in states.iterdir()) == ["ann.json"]
     assert sorted(p.name for p in (course.root / "feedback").iterdir()) == ["ann"]
     assert not course.autograded_notebook("bob").exists() and not course.autograded_notebook("cat").exists()

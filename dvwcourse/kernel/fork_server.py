@@ -36,7 +36,7 @@ INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # what ipykernel s
 KERNEL_IMPORTS = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.comm", "ipykernel.debugger",
                   "pdb", "sqlite3")
 # Modules that grading kernels import on first use at a fixed cost per submission, and that change no state
-# a notebook sees: torch's first optimizer imports torch._dynamo (about 1 s of test_train_model).
+# a notebook sees: torch's first optimizer imports torch._dynamo (about 1 s of the first training test cell).
 WARM_IMPORTS = ("torch._dynamo",)
 # The only magic a setup cell may use: it configures the kernel's shell, so each child repeats it.
 SHELL_MAGICS = ("matplotlib",)

@@ -221,12 +221,12 @@ class _Decoder:
         sizes = data["linear"]
         if type(sizes) is not list or len(sizes) != 2 or any(type(n) is not int or n < 1 for n in sizes):
             raise NotPlainData("malformed layer")
-        n_in, n_out = sizes
+        in_features, out_features = sizes
         # The weights first: their bytes bound the layer's size before anything is allocated for it.
-        weight = self.parameter(data["weight"], (n_out, n_in))
-        bias = None if data["bias"] is None else self.parameter(data["bias"], (n_out,))
+        weight = self.parameter(data["weight"], (out_features, in_features))
+        bias = None if data["bias"] is None else self.parameter(data["bias"], (out_features,))
         # skip_init: no random initialisation, so reading a network never moves the random state.
-        layer = nn.utils.skip_init(nn.Linear, n_in, n_out, bias=bias is not None)
+        layer = nn.utils.skip_init(nn.Linear, in_features, out_features, bias=bias is not None)
         with torch.no_grad():
             layer.weight.copy_(weight)
             if bias is not None:
