@@ -294,7 +294,7 @@ def main() -> None:
             print(f"master's expected values ({kind}, once per master version): {time.perf_counter() - start:.1f} s")
             for label, workers in [(f"{kind}, 1 local worker", LocalWorkers(1)), (f"{kind}, 2 local workers", LocalWorkers(2))]:
                 walls[label], rows[label] = timed_batch(course, submissions, workers)
-            # Workers start as the README says (--preload dvwcourse.worker_preload): imports when the cluster starts.
+            # Workers start as docs/dask.md says (--preload dvwcourse.worker_preload): imports when the cluster starts.
             with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                               preload=["dvwcourse.worker_preload"]) as cluster:
                 label = f"{kind}, Dask, 2 local workers"

@@ -100,7 +100,7 @@ def write_corpus(course: Course, folder: Path, names) -> None:
         (folder / f"{name}.ipynb").write_bytes(build(CASES[name], release, correct, mistakes, course.root))
 
 
-LEAVE_OUT = "DVW_TESTS_LEAVE_OUT"  # e.g. "sandbox,browser": layers a run leaves out on purpose (README: the test suite)
+LEAVE_OUT = "DVW_TESTS_LEAVE_OUT"  # e.g. "sandbox,browser": layers a run leaves out on purpose (docs/testing.md)
 
 
 def require(layer: str, available: bool, missing: str) -> None:

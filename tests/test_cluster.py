@@ -46,7 +46,7 @@ def batch(tmp_path_factory):
 
 @pytest.fixture
 def cluster(tmp_path):
-    """`dask scheduler` and two `dask worker`s (no nanny: a killed worker stays dead; with the README's preload) on loopback, in a
+    """`dask scheduler` and two `dask worker`s (no nanny: a killed worker stays dead; with the preload of docs/dask.md) on loopback, in a
     folder with no course."""
     scheduler_file = tmp_path / "scheduler.json"
     elsewhere = tmp_path / "no-course-here"
