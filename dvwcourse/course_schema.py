@@ -145,14 +145,19 @@ class CourseFile(Section):
                     try:
                         section.model_validate({**getattr(self, key).model_dump(), **override})
                     except ValidationError as error:
-                        problems = "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg'].removeprefix('Value error, ')}"
-                                             for p in error.errors())
+                        problems = "; ".join(_one_line(problem) for problem in error.errors())
                         raise ValueError(f"assignments: {entry.id}: {key}: {problems}") from None
         return self
 
     @property
     def assignment_list(self) -> list[AssignmentSection]:
         return [self.assignment] if self.assignment is not None else list(self.assignments or [])
+
+
+def _one_line(problem: dict) -> str:
+    where = ".".join(map(str, problem["loc"]))
+    message = problem["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 OVERRIDES = ("points", "late_policy", "budget", "extensions", "canvas_assignment_id")
