@@ -2,16 +2,25 @@
 each assignment reaches nbgrader's own hook, and results files are named per notebook (issue 24)."""
 from __future__ import annotations
 
+import csv
 from pathlib import Path
+
+import nbformat
 
 import pytest
 import yaml
 from nbgrader.preprocessors import AssignLatePenalties
 
-from dvwcourse.cli import chosen_assignments, for_view, split_assignment, view_of_notebook
+from conftest import copy_course, require_sandbox
+from course_fixtures import copy_fixture_source, fixture_entry, fixture_samples
+from test_cluster import cluster  # noqa: F401  (the Dask cluster fixture)
+from dvwcourse.cli import chosen_assignments, for_view, main, split_assignment, view_of_notebook
 from dvwcourse.deadlines import late_plugin
-from dvwcourse.nbgrader_api import course_config
-from dvwcourse.settings import CourseError, load_course
+from dvwcourse.intake import find_submissions
+from dvwcourse.nbgrader_api import course_config, open_gradebook
+from dvwcourse.safe_grading import Grader
+from dvwcourse.samples import fill_answers, read_sample_answers, sample_answers
+from dvwcourse.settings import Course, CourseError, load_course
 
 TWO = {
     "course_id": "c",
@@ -67,3 +76,118 @@ def test_each_assignments_late_policy_reaches_nbgraders_hook(two):
     # Our own commands name the assignment themselves.
     assert late_plugin(load_course(two.root, "b")).late_submission_penalty("s", 10.0, 3600) == 10.0
     assert late_plugin(two).late_submission_penalty("s", 10.0, 3600) == pytest.approx(1.0)
+
+
+# -- a course of two assignments, graded end to end ------------------------------------------------------------------
+# The shipped assignment and the fixture authored from docs/authoring.md (tests/fixtures/random_features), in one
+# course folder and one gradebook.
+SECOND = "random_features"
+SECOND_SCORES = {"ada": 8.0, "bob": 6.0}  # of 8 automatic points: ReLU for tanh costs Exercise 1 alone
+
+
+def make_course_of_two(root: Path) -> Course:
+    """The repository's course copied into `root`, its course.yml turned into the `assignments:` form with the
+    fixture as the second assignment."""
+    copy_course(root)
+    copy_fixture_source(root, SECOND)
+    settings = yaml.safe_load((root / "course.yml").read_text())
+    single, points = settings.pop("assignment"), settings.pop("points")
+    settings["assignments"] = [{**single, "points": points}, fixture_entry(SECOND)]
+    (root / "course.yml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    return load_course(root)
+
+
+def hand_in(course: Course, student: str, answers: dict[str, str]) -> None:
+    """`answers` filled into the release, as nbgrader's submitted/<student>/<assignment>/<notebook>.ipynb."""
+    path = course.submitted_notebook(student)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(fill_answers(nbformat.read(course.release_notebook, as_version=4), answers, "test"), path)
+
+
+@pytest.fixture(scope="module")
+def graded_two(tmp_path_factory):
+    """Released and graded with `dvwcourse grade` on local workers: ada hands in both, bob only the second, with
+    one plausible mistake."""
+    root = tmp_path_factory.mktemp("two-assignments")
+    make_course_of_two(root)
+    require_sandbox()
+    assert main(["--course", str(root), "release"]) == 0
+    first, second = load_course(root), load_course(root, SECOND)
+    hand_in(first, "ada", sample_answers(first, "alternative_solutions"))
+    rf_samples = fixture_samples(SECOND)
+    right = read_sample_answers(rf_samples / "alternative_solutions.py")
+    hand_in(second, "ada", right)
+    hand_in(second, "bob", {**right, **read_sample_answers(rf_samples / "mistakes.py")})
+    status = main(["--course", str(root), "grade", "--workers", "2", "--csv", str(root / "grading-results.csv")])
+    return first, second, status
+
+
+def gradebook_scores(course: Course) -> dict[str, float]:
+    with open_gradebook(course) as gradebook:
+        return {s.student.id: s.score for s in gradebook.find_assignment(course.assignment_id).submissions}
+
+
+@pytest.mark.integration
+def test_both_assignments_are_graded_into_one_gradebook_with_results_per_assignment_and_a_course_page(graded_two):
+    first, second, status = graded_two
+    root = first.root
+    assert status == 0
+    assert gradebook_scores(first) == {"ada": 24.0}  # written answers wait for a TA
+    assert gradebook_scores(second) == {"ada": SECOND_SCORES["ada"], "bob": SECOND_SCORES["bob"]}
+    for assignment in (first.assignment_id, SECOND):
+        assert (root / f"grading-results-{assignment}.csv").is_file() and (root / f"class-report-{assignment}.html").is_file()
+    assert not (root / "grading-results.csv").exists()
+    page = (root / "class-report.html").read_text()
+    assert "Course report: nma-neuroai-w2d1" in page
+    assert 'href="class-report-depth_vs_width.html"' in page and f'href="class-report-{SECOND}.html"' in page
+    assert page.count("not submitted") == 1  # bob, on the first assignment
+    # Each student's feedback page sits under its assignment, as nbgrader lays feedback out.
+    assert (root / "feedback" / "bob" / SECOND / f"{SECOND}.html").is_file()
+    assert not (root / "feedback" / "bob" / first.assignment_id).exists()
+
+
+@pytest.mark.integration
+def test_the_lms_files_have_one_column_per_assignment(graded_two, tmp_path):
+    first, second, _ = graded_two
+    root = first.root
+    assert main(["--course", str(root), "export", "--format", "canvas", "--to", str(tmp_path / "canvas.csv")]) == 0
+    assert main(["--course", str(root), "export", "--format", "moodle", "--to", str(tmp_path / "moodle.csv")]) == 0
+    canvas = list(csv.reader((tmp_path / "canvas.csv").open()))
+    assert canvas[0][-2:] == [first.title, second.title]
+    rows = {row[2]: row[-2:] for row in canvas[1:]}
+    assert rows["ada"] == ["24", f"{SECOND_SCORES['ada']:g}"] and rows["bob"] == ["0", f"{SECOND_SCORES['bob']:g}"]
+    moodle = list(csv.reader((tmp_path / "moodle.csv").open()))
+    assert moodle[0][-2:] == [f"Assignment: {first.title} (Real)", f"Assignment: {second.title} (Real)"]
+    assert main(["--course", str(root), "export", SECOND, "--format", "canvas", "--to", str(tmp_path / "one.csv")]) == 0
+    assert next(csv.reader((tmp_path / "one.csv").open()))[-1] == second.title  # only the assignment named
+
+
+@pytest.mark.integration
+def test_grading_or_changing_one_assignment_never_invalidates_the_other(graded_two):
+    first, second, _ = graded_two
+    before = Grader(first).fingerprint
+    settings = yaml.safe_load((first.root / "course.yml").read_text())
+    settings["assignments"][1]["points"]["test_fit_readout"] += 1  # the second assignment's points change
+    (first.root / "course.yml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    try:
+        first_again = load_course(first.root)
+        assert Grader(first_again).fingerprint == before
+        [report] = Grader(first_again).grade_all(find_submissions(first_again))
+        assert report.skipped and report.score == 24.0
+    finally:
+        settings["assignments"][1]["points"]["test_fit_readout"] -= 1
+        (first.root / "course.yml").write_text(yaml.safe_dump(settings, sort_keys=False))
+
+
+@pytest.mark.integration
+def test_the_second_assignment_grades_alike_on_dask_and_with_stock_nbgrader(graded_two, cluster, tmp_path):
+    first, second, _ = graded_two
+    root = first.root
+    address, _ = cluster
+    assert main(["--course", str(root), "grade", SECOND, "--force", "--scheduler", address,
+                 "--csv", str(tmp_path / "dask.csv")]) == 0
+    assert gradebook_scores(second) == SECOND_SCORES
+    assert (tmp_path / f"dask-{SECOND}.csv").is_file()
+    assert main(["--course", str(root), "grade", SECOND, "--engine", "nbgrader", "--csv", str(tmp_path / "stock.csv")]) == 0
+    assert gradebook_scores(second) == SECOND_SCORES  # nbgrader's own autograde agrees
+    assert gradebook_scores(first) == {"ada": 24.0}  # and the first assignment's scores stand

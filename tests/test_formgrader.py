@@ -1,6 +1,6 @@
 """TAs in nbgrader's formgrader, on a course graded by `dvwcourse`: Jupyter Server with the formgrader, a
 submission's manual-grading page in headless Chromium, a score and a comment typed on a written answer, both
-found in the gradebook, and both kept by a regrade."""
+found in the gradebook, and both kept by a regrade; and the course's two assignments listed."""
 from __future__ import annotations
 
 import json
@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import copy_course, require_sandbox
+from conftest import require_sandbox
 from dvwcourse.intake import find_submissions
 from dvwcourse.nbgrader_api import open_gradebook
 from dvwcourse.release import build_release
@@ -25,6 +25,7 @@ from dvwcourse.safe_grading import Grader
 from dvwcourse.samples import sample_notebooks
 from dvwcourse.settings import load_course
 from headless_chromium import Chromium
+from test_assignments import SECOND, make_course_of_two
 
 pytestmark = pytest.mark.integration
 
@@ -41,10 +42,11 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("formgrader")
-    copy_course(root)
+    make_course_of_two(root)
     require_sandbox()
     course = load_course(root)
     build_release(course)
+    build_release(load_course(root, SECOND))
     (root / "incoming").mkdir()
     nbformat.write(sample_notebooks(course)["correct-student"], root / "incoming" / f"{STUDENT}.ipynb")
     submissions = find_submissions(course, root / "incoming")
@@ -131,3 +133,24 @@ def test_a_ta_grades_a_written_answer_in_formgrader_and_a_regrade_keeps_it(grade
     assert manual_grade(course, STUDENT) == (1.5, "Clear argument; name the cost in parameters too.")
     with open_gradebook(course) as gradebook:
         assert gradebook.find_submission(course.assignment_id, STUDENT).score == report.score + 1.5
+
+
+def test_formgrader_lists_both_assignments_of_the_course(graded, server):
+    course, _ = graded
+    base, token = server
+    assert {a["name"] for a in api(base, token, "/formgrader/api/assignments")} == {course.assignment_id, SECOND}
+    browser = Chromium()
+    try:
+        browser.send("Page.enable")
+        browser.send("Network.enable")
+        browser.send("Network.setBlockedURLs", {"urls": ["https://*"]})  # no CDN here (see above)
+        page = "/formgrader/manage_assignments"
+        browser.send("Page.navigate", {"url": f"{base}/login?next={urllib.parse.quote(page)}"})
+        browser.wait_for("document.readyState === 'complete' && document.getElementById('password_input') !== null")
+        browser.type_into("#password_input", token)
+        browser.evaluate("document.getElementById('password_input').form.submit()")
+        # The table of assignments, as a TA sees it: filled in by formgrader's script from its API.
+        browser.wait_for(f"document.body && document.body.innerText.includes('{SECOND}') "
+                         f"&& document.body.innerText.includes('{course.assignment_id}')")
+    finally:
+        browser.close()
