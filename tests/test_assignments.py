@@ -140,7 +140,9 @@ def test_both_assignments_are_graded_into_one_gradebook_with_results_per_assignm
     page = (root / "class-report.html").read_text()
     assert "Course report: nma-neuroai-w2d1" in page
     assert 'href="class-report-depth_vs_width.html"' in page and f'href="class-report-{SECOND}.html"' in page
-    assert page.count("not submitted") == 1  # bob, on the first assignment
+    rows = {row.split("</td>")[0]: row for row in page.split("<tr><td>")[1:]}
+    assert rows["bob"].count("not submitted") == 1 and ">6</td>" in rows["bob"]  # bob: only the second, 6 points
+    assert "not submitted" not in rows["ada"] and "<td>32</td>" in rows["ada"]  # ada: 24 + 8
     # Each student's feedback page sits under its assignment, as nbgrader lays feedback out.
     assert (root / "feedback" / "bob" / SECOND / f"{SECOND}.html").is_file()
     assert not (root / "feedback" / "bob" / first.assignment_id).exists()

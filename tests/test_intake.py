@@ -4,6 +4,8 @@ Each LMS's bulk download is built here as that LMS writes it; grading them end t
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import io
 import json
 import zipfile
@@ -301,6 +303,17 @@ def test_a_student_folder_without_the_assignment_folder_counts_when_it_holds_the
     assert [s.student for s in intake.submissions] == ["ada", "bo"] and uploaded(intake.submissions[1]) == notebooks["correct-student"]
     assert intake.notices == [f"{course_copy.root / 'submitted' / 'cy'}: not graded: it has no depth_vs_width folder, and no "
                               "notebook of this assignment is in it"]
+
+
+def test_the_folder_of_another_assignment_of_the_course_is_never_taken_for_this_one(course_copy, notebooks):
+    # bob handed in only the course's second assignment; its notebook shares cells with this one's.
+    (course_copy.root / "submitted" / "bob" / "second").mkdir(parents=True)
+    (course_copy.root / "submitted" / "bob" / "second" / NAME).write_bytes(notebooks["correct-student"])
+    two = replace(course_copy, assignment_ids=(course_copy.assignment_id, "second"))
+    intake = read_submissions(two)
+    assert intake.submissions == [] and intake.notices[0].startswith(f"{course_copy.root / 'submitted' / 'bob'}: not graded")
+    # In a course without that assignment, a folder named otherwise is the student's, and looked into.
+    assert [s.student for s in read_submissions(course_copy).submissions] == ["bob"]
 
 
 def test_a_folder_per_student_named_by_roster_id_or_name(course_copy, tmp_path, notebooks):

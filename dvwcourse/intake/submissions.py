@@ -94,7 +94,7 @@ def read_submissions(course: Course, source: Path | None = None) -> Intake:
         return Intake([Submission(source.stem, source)])
     if not source.is_dir():
         raise CourseError(f"{source}: no such file or folder of submissions")
-    if any(p.is_dir() and (p / course.assignment_id).is_dir() for p in source.iterdir()):
+    if any(p.is_dir() and any((p / name).is_dir() for name in course.assignment_ids) for p in source.iterdir()):
         return from_submitted_layout(course, source, scratch, finder)
     return from_download(course, source, source, scratch / "attempts", finder)
 
@@ -118,12 +118,16 @@ class NotebookChooser:
 
 def from_submitted_layout(course: Course, folder: Path, scratch: Path, finder: NotebookChooser) -> Intake:
     """nbgrader's `submitted/<student>/<assignment>/`. A student folder without the assignment's folder still counts
-    when a notebook of this assignment is in it (handed in beside the folder, or in a folder named otherwise)."""
+    when a notebook of this assignment is in it (handed in beside the folder, or in a folder named otherwise); the
+    folders of the course's other assignments are theirs, never looked into."""
     submissions, notices = [], []
+    others = [name for name in course.assignment_ids if name != course.assignment_id]
     for student_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink() and p.name not in LITTER):
         assignment_dir = student_dir / course.assignment_id
         hand_in = assignment_dir if assignment_dir.is_dir() else student_dir
         files, problems = files_under(hand_in), []
+        if hand_in == student_dir:
+            files = [path for path in files if path.relative_to(student_dir).parts[0] not in others]
         if any(is_archive(path) for path in files):  # unpacked in a copy: nbgrader's folders stay as collected
             hand_in = copy_and_unpack(files, hand_in, scratch / "submitted" / student_dir.name, problems)
             files = files_under(hand_in)
