@@ -49,11 +49,12 @@ def shipped_cell(cell_id: str) -> nbformat.NotebookNode:
 
 def write_single_course(root: Path, course_id: str, assignment_id: str, notebook: str, title: str,
                         points: dict[str, float]) -> Path:
-    """course.yml in today's single-assignment form (the schema's defaults for everything else) and the
-    repository's nbgrader_config.py, in `root`."""
+    """course.yml in today's single-assignment form (the repository's budget section, whose variable the budget
+    helper reads; the schema's defaults for everything else) and the repository's nbgrader_config.py, in `root`."""
     root.mkdir(parents=True, exist_ok=True)
+    budget = yaml.safe_load((REPO / "course.yml").read_text())["budget"]
     settings = {"course_id": course_id, "assignment": {"id": assignment_id, "notebook": notebook, "title": title},
-                "points": points}
+                "points": points, "budget": budget}
     (root / "course.yml").write_text(yaml.safe_dump(settings, sort_keys=False))
     shutil.copy2(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
     return root
