@@ -2,10 +2,12 @@
 
 Module map, in pipeline order (`cli` drives it; `safe_grading.Grader` runs the grading stages):
 
-Settings   settings (the Course the tools use) <- course_schema (course.yml's declared schema);
+Settings   settings (the Course the tools use: one notebook of one assignment; assignment_views, every notebook of
+           the course) <- course_schema (course.yml's declared schema: one assignment or several);
            nbgrader_settings, nbgrader_api (nbgrader's configuration, API and gradebook, written with retries).
-Release    release (points from course.yml, then nbgrader's generate_assignment); cells (nbgrader's
-           cell vocabulary: grade_id, answer and test cells); samples (sample submissions);
+Release    release (points from course.yml into each notebook, then nbgrader's generate_assignment); cells (nbgrader's
+           cell vocabulary: grade_id, answer and test cells); samples (the sample submissions samples/samples.yml
+           describes);
            validation (the grader's own verdict on one notebook, recorded nowhere).
 Submissions intake/ (a subpackage): intake.submissions (submitted/, a folder, a notebook, an LMS download: one
            submission per student), intake.lms_layouts (whose an LMS download's entry is, from its name),
@@ -26,7 +28,8 @@ Record     records (reports, evaluations, verdicts: plain data), whose_fault (wh
            final, and which the grader's, retried: by where a failure arose), gradebook_io (scores into nbgrader's
            gradebook), feedback and html_pages, atomic (whole writes, saved JSON read back) and diskspace (free space),
            batch_lock (one batch at a time), batch_stop (why a batch stops recording: disk, gradebook).
-Report     results (terminal table, grading-results.csv), class_report (the HTML page), progress.
+Report     results (terminal table, grading-results.csv), class_report (the HTML page of a notebook's batch, and the
+           course's page over every assignment), progress.
 Course loop deadlines (times, the late policy as an nbgrader LateSubmissionPlugin), roster (roster and extensions
            CSVs), course_records (due date, roster, times, extensions, penalties into the gradebook),
            lms_export (Canvas, Moodle and nbgrader CSVs as nbgrader ExportPlugins).

@@ -24,6 +24,7 @@ from .settings import Course, CourseError
 
 HIDDEN_MARKER = "### BEGIN HIDDEN TESTS"
 CHECK_KEYWORDS = {"expect", "rtol", "atol", "below", "above", "msg"}
+LIBRARY_NEEDS = ("compare", "as_plain")  # the grader runs the course's own comparison, as the visible checks do
 
 
 @dataclass
@@ -175,6 +176,10 @@ def master_test_cells(course: Course, nb: nbformat.NotebookNode, library_names: 
     """Every autograded test cell of the master, by grade_id, in notebook order."""
     cells: dict[str, TestCell] = {}
     known = set(library_names)
+    missing = [name for name in LIBRARY_NEEDS if name not in library_names]
+    if missing and any(is_test_cell(cell) for cell in nb.cells):
+        raise CourseError(f"{course.source_notebook}: the library (the locked code cells before the first answer) defines no "
+                          f"{' or '.join(missing)}, which the grader judges every check with")
     for cell in nb.cells:
         if is_test_cell(cell):
             gid = grade_id(cell)

@@ -102,6 +102,14 @@ def test_the_guide_quotes_every_refusal_of_a_test_cell():
                 assert any(longest in q for q in quoted), f"the guide does not show the refusal {longest!r}"
 
 
+def test_a_library_without_compare_and_as_plain_is_refused_as_quoted():
+    stand_in = types.SimpleNamespace(root=Path("/path/to/course"), points={"test_relative_error": 2},
+                                     source_notebook=Path("/path/to/course/source/relative_error/relative_error.ipynb"))
+    with pytest.raises(CourseError) as refused:
+        master_test_cells(stand_in, new_master(guide_cells()), library_names() - {"compare", "as_plain"})
+    assert f"```text\n{refused.value}\n```" in GUIDE.read_text()
+
+
 def test_a_test_cell_without_points_is_refused_as_quoted(tmp_path):
     nb = new_master(guide_cells())
     stand_in = types.SimpleNamespace(root=Path("/path/to/course"), points={"discussion_relative_error": 1})
