@@ -82,6 +82,7 @@ def test_each_assignments_late_policy_reaches_nbgraders_hook(two):
 # The shipped assignment and the fixture authored from docs/authoring.md (tests/fixtures/random_features), in one
 # course folder and one gradebook.
 SECOND = "random_features"
+EXPECTED_CELLS = ("test_random_features", "test_fit_readout", "test_feature_sweep")  # 2, 3 and 3 points
 SECOND_SCORES = {"ada": 8.0, "bob": 6.0}  # of 8 automatic points: ReLU for tanh costs Exercise 1 alone
 
 
@@ -146,6 +147,20 @@ def test_both_assignments_are_graded_into_one_gradebook_with_results_per_assignm
     # Each student's feedback page sits under its assignment, as nbgrader lays feedback out.
     assert (root / "feedback" / "bob" / SECOND / f"{SECOND}.html").is_file()
     assert not (root / "feedback" / "bob" / first.assignment_id).exists()
+
+
+@pytest.mark.integration
+def test_the_second_assignments_master_and_stub_validate_and_each_sample_loses_only_its_mistake(graded_two, capsys):
+    first, second, _ = graded_two
+    root = str(first.root)
+    assert main(["--course", root, "validate", SECOND, str(second.source_notebook)]) == 0
+    assert "OK (8 / 8)" in capsys.readouterr().out
+    assert main(["--course", root, "validate", str(second.release_notebook)]) == 1  # found by its name
+    assert "FAILED (0 / 8)" in capsys.readouterr().out
+    with open(first.root / f"grading-results-{SECOND}.csv", newline="") as results:
+        scores = {row["student"]: {key: float(row[key]) for key in EXPECTED_CELLS} for row in csv.DictReader(results)}
+    assert scores == {"ada": {"test_random_features": 2.0, "test_fit_readout": 3.0, "test_feature_sweep": 3.0},
+                      "bob": {"test_random_features": 0.0, "test_fit_readout": 3.0, "test_feature_sweep": 3.0}}
 
 
 @pytest.mark.integration
