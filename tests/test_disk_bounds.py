@@ -111,6 +111,7 @@ def test_scratch_folder_and_private_tmp_are_bounded_tmpfs_gone_afterwards_even_a
     assert str(scratch) not in Path("/proc/self/mountinfo").read_text()
 
 
+@pytest.mark.integration  # a grader process killed with its tmpfs mounted: seconds, not a unit test
 def test_mounts_of_a_grader_killed_hard_are_removed_by_the_next(course, tmp_path):
     hold = ("import sys, time\nfrom dataclasses import replace\nfrom dvwcourse.kernel.scratch import scratch_folder\n"
             "from pathlib import Path\nfrom dvwcourse.settings import load_course\nsettings = replace(load_course(Path(sys.argv[1])).sandbox, work_folder_bytes=10**6)\n"
@@ -205,6 +206,7 @@ def test_the_note_names_the_bound(course):
     assert "wrote more than 4 MB to its working folder and more than 3 MB to /tmp" in note
 
 
+@pytest.mark.integration  # a whole `grade` run on a filled file system: seconds, not a unit test
 def test_too_little_space_before_a_batch_records_nothing_and_says_why(small_disk, capsys):
     course = course_in(small_disk / "course", "sandboxed", min_free_disk_bytes=10 * MB)
     incoming = write_submissions(course, small_disk / "incoming", {"ann": {}, "bob": {}})

@@ -9,6 +9,7 @@ from nbgrader.api import Gradebook, InvalidEntry
 from sqlalchemy.exc import OperationalError
 
 import dvwcourse.nbgrader_api as nbgrader_api
+from conftest import copy_course
 from dvwcourse import cli
 from dvwcourse.batch_stop import GradebookUnavailable
 from dvwcourse.intake import Intake, Submission
@@ -19,6 +20,20 @@ from dvwcourse.safe_grading import Grader
 from dvwcourse.settings import CourseError
 
 UNREACHABLE = "postgresql+psycopg2://grader:s3cret@127.0.0.1:1/gradebook"  # port 1: refused at once
+
+
+@pytest.fixture(scope="module")
+def empty_gradebook(tmp_path_factory) -> bytes:
+    """A new SQLite gradebook, made once: nbgrader asks `alembic heads` for its version, about 2 s, on every new one."""
+    course = copy_course(tmp_path_factory.mktemp("gradebook"))
+    in_gradebook(course, lambda gradebook: None)
+    return (course.root / "gradebook.db").read_bytes()
+
+
+@pytest.fixture
+def course_copy(course_copy, empty_gradebook):
+    (course_copy.root / "gradebook.db").write_bytes(empty_gradebook)
+    return course_copy
 
 
 @pytest.fixture

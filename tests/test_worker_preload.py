@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import nbformat
+import pytest
 
 from dvwcourse.cells import is_test_cell
 from dvwcourse.checkspec import library_indexes
@@ -32,6 +33,7 @@ def test_the_preload_covers_every_library_the_masters_judged_cells_import(course
     assert outside_the_standard_library <= set(JUDGING_IMPORTS)
 
 
+@pytest.mark.integration  # a fresh Python process that imports torch and the engine: seconds, not a unit test
 def test_the_preload_imports_the_engine_and_the_judging_libraries_in_a_fresh_process_and_removes_only_the_profiler():
     probe = ("import sys, types; from dvwcourse.worker_preload import JUDGING_IMPORTS, dask_setup; "
              "worker = types.SimpleNamespace(periodic_callbacks=dict.fromkeys(['heartbeat', 'profile', 'profile-cycle'])); "
