@@ -45,8 +45,8 @@ def sample_plan(course: Course) -> dict:
     path = course.root / SAMPLES_DIR / "samples.yml"
     try:
         plan = yaml.safe_load(path.read_text(encoding="utf-8"))
-        students = plan["students"]
-        for student, sample in students.items():
+        str(plan["assignment"])
+        for sample in plan["students"].values():  # read here, so that a slip names this file, not a traceback
             float(sample["hours_from_due"]), list(sample["answers"])
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as error:
         raise CourseError(f"{path}: not a samples plan (assignment, then students with answers and hours_from_due): {error}") from None
