@@ -142,7 +142,7 @@ def test_a_second_batch_on_the_same_course_stops_at_once_and_neither_corrupts_th
     first = subprocess.Popen(grade_command(course, str(incoming), "--workers", "1"), cwd=course.root,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        lock = course.state_dir / "batch.lock"
+        lock = course.tools_dir / "batch.lock"  # one lock for the course: one gradebook
         deadline = time.monotonic() + 120
         while not (lock.is_file() and f"pid {first.pid} " in lock.read_text()):
             assert first.poll() is None and time.monotonic() < deadline, "the first batch never took the lock"

@@ -17,10 +17,10 @@ from dvwcourse.samples import fill_answers, sample_answers
 from dvwcourse.settings import load_course
 from dvwcourse.workers import LocalWorkers
 
-pytestmark = pytest.mark.integration  # grades 20 notebooks in kernels
+pytestmark = pytest.mark.integration  # grades 12 notebooks in kernels
 
 EXPERIMENT_CELLS = ["deep_student", "width_sweep", "quasi_linear_student"]
-SEEDS = range(1001, 1021)  # fixed: the twelve copies (1001-1012) and eight more
+SEEDS = range(1001, 1013)  # fixed: the twelve copies (bench/training_bounds.py measures many more states)
 
 
 def reseeded(answers: dict[str, str], seed: int) -> dict[str, str]:

@@ -107,7 +107,7 @@ def test_numbers_a_notebook_reports_that_the_grader_measures_differently_are_fla
 def test_a_cell_stopped_at_its_time_limit_says_so_and_names_the_likely_cause(graded):
     course, _, reports = graded
     html = feedback_html(course, "hard_coded_epochs")
-    assert "ran longer than" in html and "hard-coded epoch count: scale it with the notebook's budget helper" in html
+    assert "ran longer than" in html and "hard-coded epoch count: scale it with the budget helper, as the exercise text shows" in html
     deep = next(cell for cell in reports["hard_coded_epochs"].cells if cell.grade_id == "test_deep_student")
     assert "deep_student was stopped at its time limit" in deep.error
 

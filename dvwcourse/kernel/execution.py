@@ -481,8 +481,8 @@ async def _execute_kernel_cell(client: LimitedClient, cell: nbformat.NotebookNod
         stopped.append(key)
         result.notes.append(
             f"Your cell {key} ran longer than {client.timeout} s at grading and was stopped. The grader trains with a"
-            " small budget, so this usually means a hard-coded epoch count: scale it with the notebook's budget helper, as the"
-            " exercise text shows."
+            " small budget, so this usually means a hard-coded epoch count: scale it with the budget helper, as the exercise"
+            " text shows."
         )
     # A cell that swallowed the interrupt: on a kernel that stays busy, every later cell would wait out its own limit
     # (and each test cell's requests would kill and rerun the notebook), and fail all the same.
