@@ -1,6 +1,6 @@
 """Validate a notebook with the grader's own verdict: the same reading, assembling, sandbox and checks
-as grading (safe_grading.Grader.evaluate), writing nothing, with an honest exit status (nbgrader's CLI
-exits 0 whatever happens)."""
+as grading (safe_grading.Grader.evaluate), recording nothing (only the master's checked values are cached, as
+grading caches them), with an honest exit status (nbgrader's CLI exits 0 whatever happens)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
