@@ -114,6 +114,14 @@ def test_honest_values_come_through_unchanged(value):
         else np.testing.assert_equal(back, value)
 
 
+def test_an_empty_array_and_a_layer_without_bias_come_through_unchanged():
+    assert decode(plain(np.zeros((2, 0), dtype=np.float32))).shape == (2, 0)  # a dimension may be 0
+    net = nn.Sequential(nn.Linear(2, 3, bias=False), nn.Tanh())
+    back = decode(plain(net))
+    assert [type(layer) for layer in back] == [nn.Linear, nn.Tanh] and back[0].bias is None
+    assert torch.equal(back[0].weight, net[0].weight)
+
+
 def array(dtype: str, shape: list, raw: bytes) -> dict:
     return {"ndarray": {"dtype": dtype, "shape": shape, "b64": base64.b64encode(raw).decode()}}
 
