@@ -98,7 +98,7 @@ def looks_like(cell: SubmittedCell, stub: nbformat.NotebookNode, key: str | None
 def align(release: nbformat.NotebookNode, cells: list[SubmittedCell]) -> Alignment:
     """Map the submitted cells onto the release's cells."""
     order = [grade_id(c) for c in release.cells]
-    position = {gid: n for n, gid in enumerate(order)}
+    position = {gid: n for n, gid in enumerate(order) if gid is not None}  # an untagged release cell is no cell a tag names
     stubs = {grade_id(c): c for c in release.cells if is_solution(c)}
     course_text = {normalized(c.source): grade_id(c) for c in release.cells if not is_solution(c) and c.source.strip()}
     result = Alignment()

@@ -105,7 +105,7 @@ def test_decode_refuses_an_honest_encoding_with_an_unknown_kind_put_anywhere_in_
 
 @pytest.mark.parametrize("value", [
     np.arange(12, dtype=np.float32).reshape(3, 4), np.array([True, False]), np.float64(2.5), torch.ones(2, 3, dtype=torch.float64),
-    [1, (2.0, "x"), {"k": None}], float("nan"), float("-inf"),
+    [1, (2.0, "x"), {"k": None}], float("nan"), float("inf"), float("-inf"),
 ])
 def test_honest_values_come_through_unchanged(value):
     back = decode(plain(value))
@@ -114,32 +114,91 @@ def test_honest_values_come_through_unchanged(value):
         else np.testing.assert_equal(back, value)
 
 
+def test_an_empty_array_and_a_layer_without_bias_come_through_unchanged():
+    assert decode(plain(np.zeros((2, 0), dtype=np.float32))).shape == (2, 0)  # a dimension may be 0
+    net = nn.Sequential(nn.Linear(2, 3, bias=False), nn.Tanh())
+    back = decode(plain(net))
+    assert [type(layer) for layer in back] == [nn.Linear, nn.Tanh] and back[0].bias is None
+    assert torch.equal(back[0].weight, net[0].weight)
+
+
 def array(dtype: str, shape: list, raw: bytes) -> dict:
     return {"ndarray": {"dtype": dtype, "shape": shape, "b64": base64.b64encode(raw).decode()}}
 
 
 @pytest.mark.parametrize("data, reason", [
-    (array("float32", [3], b"\0" * 8), "do not match its shape"),  # too few bytes
-    (array("float32", [1], b"\0" * 8), "do not match its shape"),  # too many
-    (array("float32", [-1], b"\0" * 8), "malformed shape"),  # numpy would infer the size
-    (array("float32", [2.0], b"\0" * 8), "malformed shape"),
-    (array("float32", [10**6, 10**6, 10**6], b""), "more than"),  # a claimed size, refused before any allocation
-    (array("object", [1], b"\0" * 8), "type 'object'"),
-    ({"ndarray": {"dtype": "uint8", "shape": [3], "b64": "!!!!"}}, "malformed value"),
+    (array("float32", [3], b"\0" * 8), "an array whose bytes do not match its shape (3,)"),  # too few bytes
+    (array("float32", [1], b"\0" * 8), "an array whose bytes do not match its shape (1,)"),  # too many
+    ({"ndarray": {"dtype": "uint8", "shape": [2], "b64": "AA=="}}, "an array whose bytes do not match its shape (2,)"),  # padding: 1 byte
+    ({"ndarray": {"dtype": "uint8", "shape": [1], "b64": 5}}, "an array whose bytes do not match its shape (1,)"),  # not text
+    (array("float32", [-1], b"\0" * 8), "an array with a malformed shape"),  # numpy would infer the size
+    (array("float32", [2.0], b"\0" * 8), "an array with a malformed shape"),
+    (array("float32", [10**6, 10**6, 10**6], b""), f"arrays of more than {kernel_agent.MAX_ELEMENTS} numbers"),  # refused before any allocation
+    (array("object", [1], b"\0" * 8), "an array of type 'object'"),
+    ({"ndarray": {"dtype": "uint8", "shape": [3], "b64": "!!!!"}}, "malformed value (Error)"),  # binascii.Error, caught by decode
+    ({"scalar": array("float32", [2], b"\0" * 8)["ndarray"]}, "a scalar with a shape"),
     ({"float": "1e5"}, "malformed number"),
     ({"list": {"not": "a list"}}, "malformed list"),
     ({"dict": [1, 2]}, "malformed dict"),
-    ({"sequential": [{"linear": [10**6, 10**6], "weight": plain(torch.zeros(1, 1)), "bias": None}]}, "shape"),
-    ({"sequential": [{"linear": [1, 1], "weight": plain(torch.zeros(1, 1, dtype=torch.int64)), "bias": None}]}, "floats"),
-    ({"sequential": [{"layer": "Dropout"}]}, "type 'Dropout'"),
+    ({"sequential": [{"linear": [10**6, 10**6], "weight": plain(torch.zeros(1, 1)), "bias": None}]},
+     "a layer's weights are not floats of shape (1000000, 1000000)"),
+    ({"sequential": [{"linear": [1, 1], "weight": plain(torch.zeros(1, 1, dtype=torch.int64)), "bias": None}]},
+     "a layer's weights are not floats of shape (1, 1)"),
+    ({"sequential": [{"layer": "Dropout"}]}, "a layer of type 'Dropout'"),
     ({"function": ["a", "list"]}, "malformed function"),
     ({"tensor": plain(torch.zeros(1))["tensor"], "extra": 1}, "malformed value"),
-    ({"list": [0] * (kernel_agent.MAX_ITEMS + 1)}, "more than"),
-    pytest.param("x" * (kernel_agent.MAX_TEXT + 1), "string of more than", id="a long string"),
+    ({}, "malformed value"),
+    ({"list": [], "tuple": [], "dict": {}}, "malformed value"),
+    ({"list": [0] * (kernel_agent.MAX_ITEMS + 1)}, f"more than {kernel_agent.MAX_ITEMS} values"),
+    pytest.param("x" * (kernel_agent.MAX_TEXT + 1), f"a string of more than {kernel_agent.MAX_TEXT} characters", id="a long string"),
 ])
-def test_each_kind_of_forged_value_is_refused_with_its_reason(data, reason):
-    with pytest.raises(NotPlainData, match=reason):
+def test_each_kind_of_forged_value_is_refused_with_exactly_its_reason(data, reason):
+    with pytest.raises(NotPlainData) as refusal:
         decode(data)
+    assert str(refusal.value) == reason
+
+
+def nested_lists(depth: int) -> list:
+    """A number inside `depth` lists: it sits `depth` levels deep."""
+    value = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_values_nested_up_to_the_depth_bound_decode_and_one_level_more_is_refused():
+    bound = kernel_agent.MAX_DEPTH
+    # A marked list, tuple or dict is a level itself, as each JSON array is.
+    assert decode(nested_lists(bound)) == nested_lists(bound)
+    assert decode({"list": nested_lists(bound - 1)}) == nested_lists(bound - 1)
+    assert decode({"tuple": nested_lists(bound - 1)}) == tuple(nested_lists(bound - 1))
+    assert decode({"dict": {"k": nested_lists(bound - 1)}}) == {"k": nested_lists(bound - 1)}
+    for deeper in (nested_lists(bound + 1), {"list": nested_lists(bound)}, {"tuple": nested_lists(bound)}, {"dict": {"k": nested_lists(bound)}}):
+        with pytest.raises(NotPlainData) as refusal:
+            decode(deeper)
+        assert str(refusal.value) == f"nested more than {bound} levels deep"
+
+
+def test_a_function_or_opaque_value_keeps_its_name_up_to_200_characters_and_an_unknown_kind_is_named_in_40():
+    assert (decode({"function": "f" * 200}).name, decode({"opaque": "Gen"}).type_name) == ("f" * 200, "Gen")
+    for data, reason in [({"function": "f" * 201}, "malformed function"), ({"k" * 50: 1}, f"unknown kind {'k' * 40!r}")]:
+        with pytest.raises(NotPlainData) as refusal:
+            decode(data)
+        assert str(refusal.value) == reason
+
+
+def test_a_string_up_to_the_length_bound_decodes():
+    assert decode("x" * kernel_agent.MAX_TEXT) == "x" * kernel_agent.MAX_TEXT
+
+
+def test_the_numbers_of_all_arrays_of_an_answer_count_toward_one_bound_and_arrays_are_no_values(monkeypatch):
+    monkeypatch.setattr(kernel_agent, "MAX_ELEMENTS", 4)
+    monkeypatch.setattr(kernel_agent, "MAX_ITEMS", 2)  # the two list items; arrays count only their numbers
+    two, three = array("float32", [2], b"\0" * 8), array("float32", [3], b"\0" * 12)
+    assert [a.tolist() for a in decode({"list": [two, two]})] == [[0.0, 0.0], [0.0, 0.0]]  # 4 numbers: exactly the bound
+    with pytest.raises(NotPlainData) as refusal:
+        decode({"list": [two, three]})
+    assert str(refusal.value) == "arrays of more than 4 numbers"
 
 
 def nested(depth: int) -> bytes:

@@ -8,8 +8,8 @@ import nbformat
 import pytest
 
 from dvwcourse import cells
-from dvwcourse.alignment import code_lines, signature, submitted_cells
-from dvwcourse.assemble import Answers, _numbers, assemble, read_answers
+from dvwcourse.alignment import SubmittedCell, align, code_lines, looks_like, normalized, signature, submitted_cells
+from dvwcourse.assemble import Answers, StudentCell, _numbers, assemble, read_answers
 from dvwcourse.kernel.execution import MAX_SOCKET_PATH, ipc_connection
 from dvwcourse.records import CellVerdict, CheckSite, CheckVerdict, Evaluation, GradeReport
 from dvwcourse.kernel.sandbox import KernelLauncher
@@ -102,7 +102,10 @@ def test_duplicated_unknown_and_missing_answer_cells(tmp_path):
     text = json.dumps({"cells": [raw_cell("ans", "first"), raw_cell("ans", "second"), raw_cell("sneaky", "import os"), 7]})
     answers = answers_from(tmp_path, text.encode())
     assert answers.cells == {"ans": "first"} and [c.source for c in answers.own] == ["second", "import os"]
-    assert any("appears 2 times" in n for n in answers.notes) and any("missing" in n and "other" in n for n in answers.notes)
+    assert answers.notes == [  # both copies are worked on: none was skipped
+        "ans: this answer cell appears 2 times in your notebook (cells 1, 2): every copy with your work in it ran, in your notebook's order",
+        "answer cells missing from the submission (graded as unanswered): other",
+        "code cells you added (1) ran in their place among the course's cells"]
 
 
 def test_a_missing_file_is_unreadable(tmp_path):
@@ -117,6 +120,23 @@ def test_assembling_takes_only_answer_text_and_the_release_stub_where_none():
     graded = assemble(master, release, Answers(cells={"ans": "mine"}))
     assert [c.source for c in graded.cells] == ["import torch", "mine", "check()", "# stub 2"]
     assert master.cells[1].source == "SOLUTION"  # the master is not changed
+
+
+def test_own_cells_with_no_course_cell_before_them_go_first_when_the_master_starts_with_an_answer():
+    master = notebook(cell("SOLUTION", "ans", solution=True), cell("check()", "test_ans", grade=True, locked=True))
+    release = notebook(cell("# stub", "ans", solution=True), cell("check()", "test_ans", grade=True, locked=True))
+    own = [StudentCell(None, "code", "import math"), StudentCell("a_cell_this_release_lacks", "markdown", "notes"),
+           StudentCell("ans", "code", "x = 1")]
+    graded = assemble(master, release, Answers(cells={"ans": "mine"}, own=own))
+    assert [(c.id, c.source) for c in graded.cells] == [
+        ("student-cell-1", "import math"), ("student-cell-2", "notes"), ("id-ans", "mine"), ("student-cell-3", "x = 1"),
+        ("id-test_ans", "check()")]
+
+
+def test_own_cells_go_last_in_a_master_without_answer_cells():
+    master = notebook(cell("import torch"), cell("check()", "test_x", grade=True, locked=True))
+    graded = assemble(master, master, Answers(own=[StudentCell(None, "code", "import math")]))
+    assert [(c.id, c.source) for c in graded.cells] == [("id-plain", "import torch"), ("id-test_x", "check()"), ("student-cell-1", "import math")]
 
 
 # -- the kernel's command line ---------------------------------------------------------------------
@@ -166,6 +186,11 @@ def test_lines_of_code_are_compared_without_comments_and_spaces():
     assert code_lines("x = f(a, b)  # the # first\n# only a comment\n") == {"x=f(a,b)", ""}
     assert signature("def get_num_params(n_in, W, D):\n    # YOUR CODE HERE\n    raise NotImplementedError()") == "defget_num_params("
     assert signature("# YOUR CODE HERE\nraise NotImplementedError()") is None
+    assert signature("def f(a=(1, 2)):\n    # YOUR CODE HERE") == "deff("  # up to the first parenthesis
+
+
+def test_a_cells_text_is_compared_without_trailing_spaces_and_outer_blank_lines_but_with_its_indentation():
+    assert normalized("\n\ndef f():  \n    return 1\t\n\n") == "def f():\n    return 1"
 
 
 def test_a_cells_text_is_read_from_a_list_a_string_or_anything_else():
@@ -173,3 +198,72 @@ def test_a_cells_text_is_read_from_a_list_a_string_or_anything_else():
            {"cell_type": "markdown", "source": "text"}, {"cell_type": "heading"}, "not a cell"]
     cells = submitted_cells(raw)
     assert [(c.index, c.source, c.tag) for c in cells] == [(0, "a = 1\nb = 2", "x"), (1, "5", None), (2, "text", None)]
+    assert submitted_cells([{"cell_type": "raw", "source": "r"}, {"cell_type": "code"}]) == [
+        SubmittedCell(0, "raw", "r", None, False), SubmittedCell(1, "code", "", None, False)]  # no source: empty
+
+
+# -- which submitted cell is which (alignment), on tiny releases -------------------------------------
+def text(source: str, grade_id: str | None = None, **flags) -> nbformat.NotebookNode:
+    metadata = {"nbgrader": {"grade_id": grade_id, "grade": False, "solution": False, "locked": False, **flags}} if grade_id else {}
+    return nbformat.v4.new_markdown_cell(source, id=f"id-{grade_id or 'plain'}", metadata=metadata)
+
+
+def untagged(cell_type: str, source: str) -> dict:
+    """A cell that lost its nbgrader metadata and has no id (nbformat 4.0 files have none)."""
+    return {"cell_type": cell_type, "source": source, "metadata": {}}
+
+
+def test_cells_without_tag_or_id_are_no_course_cell_even_where_the_release_has_untagged_cells():
+    # Bug found by mutation testing: an untagged release cell made every cell without tag or id "the cell named None":
+    # the student's own cells were dropped unrun and the answers next to them were not found.
+    release = notebook(text("Intro"), text("YOUR ANSWER HERE", "why", solution=True), cell("check()", "test_ans", grade=True, locked=True))
+    found = align(release, submitted_cells([untagged("markdown", "Because."), untagged("code", "helper = 1"), untagged("code", "check()")]))
+    assert (found.mapped, found.recovered, found.ambiguous) == ({0: "why", 2: "test_ans"}, {"why": 0}, {})
+
+
+def test_a_submission_of_hundreds_of_cells_keeps_a_repeated_course_cell_as_an_anchor():
+    # difflib's autojunk would ignore a tag repeated in a list of 200 items or more, and with it the anchor.
+    release = notebook(text("YOUR ANSWER HERE", "why", solution=True), cell("check()", "test_ans", grade=True, locked=True))
+    raw = [untagged("markdown", "Because."), *[raw_cell("test_ans", "check()")] * 5,
+           *[untagged("code", f"x = {n}") for n in range(200)], untagged("markdown", "My notes.")]
+    found = align(release, submitted_cells(raw))
+    assert (found.recovered, found.ambiguous) == ({"why": 0}, {})
+
+
+def test_a_code_answer_found_anywhere_lets_its_neighbour_be_found_among_fewer_cells():
+    release = notebook(cell("def g():\n    # YOUR CODE HERE", "g", solution=True), cell("check_g()", "test_g", grade=True, locked=True),
+                       cell("def f():\n    # YOUR CODE HERE", "f", solution=True), cell("check_f()", "test_f", grade=True, locked=True))
+    # Cell 0 looks like both answers; f has no candidate at its place, so the whole notebook is searched for it: cell 0 only.
+    # That leaves cell 1 as the one candidate for g.
+    raw = [untagged("code", "def g(): return 1\ndef f(): return 1"), untagged("code", "def g(): return 2"), untagged("code", "check_g()"),
+           untagged("code", "check_f()")]
+    found = align(release, submitted_cells(raw))
+    assert (found.mapped, found.recovered, found.ambiguous) == ({0: "f", 1: "g", 2: "test_g", 3: "test_f"}, {"f": 0, "g": 1}, {})
+
+
+def test_an_answer_found_at_its_place_takes_no_lookalike_from_elsewhere():
+    release = notebook(cell("def f():\n    # YOUR CODE HERE", "f", solution=True), cell("check_f()", "test_f", grade=True, locked=True),
+                       cell("check_end()", "test_end", grade=True, locked=True))
+    raw = [untagged("code", "def f(): return 1"), untagged("code", "check_f()"), untagged("code", "check_end()"), untagged("code", "def f(): return 3")]
+    found = align(release, submitted_cells(raw))
+    assert (found.mapped, found.recovered) == ({0: "f", 1: "test_f", 2: "test_end"}, {"f": 0})
+
+
+def test_candidates_are_named_only_near_an_answers_place_and_a_written_answer_is_not_searched_for_elsewhere():
+    release = notebook(cell("def f():\n    # YOUR CODE HERE", "f", solution=True), cell("check_f()", "test_f", grade=True, locked=True),
+                       text("YOUR ANSWER HERE", "why", solution=True), cell("check_why()", "test_why", grade=True, locked=True),
+                       cell("check_end()", "test_end", grade=True, locked=True))
+    raw = [untagged("code", "def f(): return 1"), untagged("code", "def f(): return 2"), untagged("code", "check_f()"),
+           untagged("code", "check_why()"), untagged("markdown", "Because."), untagged("code", "check_end()"), untagged("code", "def f(): return 3")]
+    found = align(release, submitted_cells(raw))
+    assert (found.recovered, found.ambiguous) == ({}, {"f": [0, 1]})
+
+
+def test_an_untagged_cell_looks_like_an_answer_only_of_its_own_type_with_text_and_a_code_answer_by_its_signature_line():
+    stub, written = cell("torch.manual_seed(-1)", "seed", solution=True), text("YOUR ANSWER HERE", "why", solution=True)
+    as_cell = lambda cell_type, source: submitted_cells([untagged(cell_type, source)])[0]  # noqa: E731
+    assert looks_like(as_cell("markdown", "Because."), written, None, set())
+    assert not looks_like(as_cell("code", "x = 1"), written, None, {"x=1"})  # another type
+    assert not looks_like(as_cell("markdown", "  \n"), written, None, set())  # no text
+    assert looks_like(as_cell("code", "torch.manual_seed(-1)"), stub, "torch.manual_seed(-1)", {"torch.manual_seed(-1)"})
+    assert not looks_like(as_cell("code", "torch.manual_seed(-1) + 1"), stub, "torch.manual_seed(-1)", {"torch.manual_seed(-1)+1"})

@@ -2,6 +2,7 @@
 kernel and grader, the exchange folder, and test cells judged on what an in-process agent exports."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -18,7 +19,7 @@ from dvwcourse.checkspec import parse_test_cell
 from dvwcourse.kernel.exchange import Exchange
 from dvwcourse.judge import message_for
 from dvwcourse.settings import CourseError
-from dvwcourse.trusted_tests import StudentCodeError, CellJudge, decode_answer, exception_name
+from dvwcourse.trusted_tests import StudentCodeError, CellJudge, decode_answer, exception_name, part
 
 LIBRARY = [
     "import numpy as np\nimport torch\nfrom torch import nn\n",
@@ -125,7 +126,7 @@ def test_the_exchange_never_follows_a_symlink_nor_reads_an_oversized_answer(tmp_
     outside = tmp_path / "outside.txt"
     outside.write_text("secret")
     os.symlink(outside, exchange.path / "r1.out.json")
-    with pytest.raises(StudentCodeError):
+    with pytest.raises(StudentCodeError, match="^the kernel's answer could not be read$"):
         exchange.read_answer("r1")
     os.symlink(tmp_path / "created-by-grader", exchange.path / "r2.in.json")
     with pytest.raises(StudentCodeError):
@@ -133,9 +134,47 @@ def test_the_exchange_never_follows_a_symlink_nor_reads_an_oversized_answer(tmp_
     assert not (tmp_path / "created-by-grader").exists()
     monkeypatch.setattr("dvwcourse.kernel.exchange.MAX_ANSWER_BYTES", 10)
     (exchange.path / "r3.out.json").write_text("[" + "1," * 20 + "1]")
-    with pytest.raises(StudentCodeError):
+    with pytest.raises(StudentCodeError, match="^the kernel's answer was not a file of plain data of a sane size$"):
         exchange.read_answer("r3")
+    (exchange.path / "r3.out.json").write_text("[1,2,3,45]")  # exactly the bound: read whole
+    assert exchange.read_answer("r3") == b"[1,2,3,45]"
     assert exchange.read_answer("r4") is None
+    exchange.close()
+
+
+def test_an_answer_that_grows_after_its_size_was_checked_is_read_only_one_byte_past_the_bound(tmp_path, monkeypatch):
+    exchange = Exchange(tmp_path / "exchange")
+    monkeypatch.setattr("dvwcourse.kernel.exchange.MAX_ANSWER_BYTES", 10)
+    answer = exchange.path / "r1.out.json"
+    answer.write_bytes(b"[1]")
+    checked = os.fstat
+
+    def check_then_grow(fd: int) -> os.stat_result:  # the kernel appends between the grader's check and its read
+        info = checked(fd)
+        answer.write_bytes(b"[1]" + b" " * 100)
+        return info
+
+    monkeypatch.setattr(os, "fstat", check_then_grow)
+    assert exchange.read_answer("r1") == b"[1]" + b" " * 8  # 11 bytes: too long to be an answer, and no more is read
+    exchange.close()
+
+
+def test_the_exchange_folder_may_exist_is_open_to_the_kernels_user_and_is_never_a_symlink(tmp_path):
+    (tmp_path / "mounted").mkdir()  # a bounded mount is made before
+    exchange = Exchange(tmp_path / "mounted")
+    assert oct(os.stat(exchange.path).st_mode & 0o7777) == oct(0o1777)
+    exchange.close()
+    os.symlink(tmp_path / "mounted", tmp_path / "link")
+    with pytest.raises(OSError) as refused:
+        Exchange(tmp_path / "link")
+    assert refused.value.errno == errno.ENOTDIR  # opened as a folder, not followed: a symlink is no folder
+
+
+def test_an_exchange_that_cannot_be_cleared_says_so(tmp_path):
+    exchange = Exchange(tmp_path / "exchange")
+    (exchange.path / "r1.out.json").mkdir()  # the kernel's user can make a folder where its answer goes
+    with pytest.raises(StudentCodeError, match="^the grader could not clear its exchange folder$"):
+        exchange.finish("r1")
     exchange.close()
 
 
@@ -261,6 +300,17 @@ def test_check_hands_the_value_and_every_bound_to_compare(tmp_path):
     assert "compare(2.0, None, 1e-07, 0.5, None, 1.0)" in verdict.checks[0].message
 
 
+def test_check_hands_compare_the_default_tolerances_records_its_site_and_never_quotes_text_the_kernel_sent(tmp_path):
+    echo = "def compare(value, expected=None, rtol=1e-7, atol=0.0, below=None, above=None):\n" \
+           "    return f'compare({value}, {expected}, {rtol}, {atol}, {below}, {above})'\n"
+    cell = parse_test_cell("t", "require('value', 'text')\ncheck('value', value, expect=3.0)\ncheck('text', text, expect=1)", 2.0, KNOWN)
+    bridge = InProcessBridge(tmp_path, {"value": 2.0, "text": "a hidden input, say"})
+    verdict = CellJudge([*LIBRARY, echo], {"t": cell}, bridge, grading_seed=0, env={}).run(cell)
+    assert [(c.message, c.site) for c in verdict.checks] == [("(compare(2.0, 3.0, 1e-07, 0.0, None, None))", cell.site_at(2)),
+                                                             ("(got text where a number was expected)", cell.site_at(3))]
+    assert [c.site.line for c in verdict.checks] == [2, 3]
+
+
 def test_a_check_that_states_no_expected_value_fails_saying_so(tmp_path):
     verdict = judge(tmp_path, {"value": 1.0}, "require('value')\ncheck('value', value, expect=None)")
     assert verdict.points == 0 and (verdict.checks[0].name, verdict.checks[0].message) == ("value", "(the check states no expected value)")
@@ -272,6 +322,13 @@ def test_a_value_that_is_not_plain_data_is_named_by_its_type(tmp_path):
 
     verdict = judge(tmp_path, {"value": Custom()}, "require('value')\ncheck('value', value, expect=1)")
     assert verdict.points == 0 and verdict.checks[0].message == "(got a Opaque, which is not plain data)"  # what the kernel sent
+
+
+def test_a_part_of_the_kernels_answer_of_another_type_than_the_grader_expects_is_refused_saying_so():
+    assert part({"values": {"x": 1}}, "values", dict, {}) == {"x": 1}
+    assert part({}, "missing", list, []) == []
+    with pytest.raises(StudentCodeError, match="^the kernel's answer to the grader was not plain data$"):
+        part({"values": [1]}, "values", dict, {})
 
 
 def test_an_answer_that_is_not_plain_data_is_refused_naming_the_value_with_the_decoders_reason():
