@@ -15,7 +15,7 @@ from dvwcourse.course_copy import copy_course
 from dvwcourse.intake import Submission
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import Grader
-from dvwcourse.samples import fill_answers, sample_answers, write_submission
+from dvwcourse.samples import fill_answers, sample_answers
 from dvwcourse.kernel.sandbox import KernelLauncher
 from dvwcourse.settings import load_course
 
@@ -27,7 +27,9 @@ def main() -> None:
         course = copy_course(load_course(REPO), Path(folder))
         build_release(course)
         release = nbformat.read(course.release_notebook, as_version=4)
-        path = write_submission(course, "student", fill_answers(release, sample_answers(course, "alternative_solutions"), "bench"))
+        path = course.submitted_notebook("student")
+        path.parent.mkdir(parents=True)
+        nbformat.write(fill_answers(release, sample_answers(course, "alternative_solutions"), "bench"), path)
         submission = Submission("student", path)
         sandboxed = Grader(course)
         unrequired = replace(course, sandbox=replace(course.sandbox, required=False))  # else an unsandboxed grader refuses
