@@ -67,8 +67,10 @@ def view_of_notebook(course: Course, assignment: str | None, path: Path) -> Cour
     """The notebook of the course that `path` is a copy of: the only one, else the one of the same name."""
     views = assignment_views(course, assignment)
     named = [view for view in views if view.notebook == path.stem]
-    if len(views) == 1 or len(named) == 1:
-        return views[0] if len(views) == 1 else named[0]
+    if len(views) == 1:
+        return views[0]
+    if len(named) == 1:
+        return named[0]
     raise CourseError(f"{path}: which notebook of the course is this? Name the assignment first (dvwcourse validate "
                       f"ASSIGNMENT {path}) or keep the release's file name ({', '.join(v.label for v in views)})")
 
@@ -81,8 +83,9 @@ def cmd_validate(course: Course, args: argparse.Namespace) -> int:
     graders: dict[str, Grader] = {}
     for path in paths:
         view = view_of_notebook(course, assignment, Path(path))
-        grader = graders.get(view.label) or graders.setdefault(view.label, Grader(view))
-        result = validate_notebook(view, Path(path), grader)
+        if view.label not in graders:  # one grader per notebook of the course: its master runs once
+            graders[view.label] = Grader(view)
+        result = validate_notebook(view, Path(path), graders[view.label])
         score = f" ({result.report.score:g} / {result.report.max_score:g})" if result.report else ""
         print(f"{path}: {'OK' if result.ok else 'FAILED'}{score}")
         for note in result.notes:
@@ -269,8 +272,9 @@ def cmd_grade(course: Course, args: argparse.Namespace) -> int:
     if several and args.engine == "safe":
         pages = {}
         for view in every_view:
-            if for_view(report_path, view, several).is_file():
-                pages.setdefault(view.assignment_id, []).append((view.label, for_view(report_path, view, several)))
+            page = for_view(report_path, view, several)
+            if page.is_file():  # this run's, or an earlier run's for an assignment not graded now
+                pages.setdefault(view.assignment_id, []).append((view.label, page))
         print(f"Course report: {write_course_report(course, pages, report_path)}")
     return next((status for status in statuses if status), 0)
 

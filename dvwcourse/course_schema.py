@@ -139,15 +139,18 @@ class CourseFile(Section):
         for entry in self.assignments:
             if entry.points is None:
                 raise ValueError(f"assignments: {entry.id}: points: missing (the points of every graded cell)")
-            for key, section in (("late_policy", LatePolicySection), ("budget", BudgetSection)):
-                override = getattr(entry, key)
-                if override is not None:  # checked as the section it overrides: unknown keys and ranges alike
+            for key in OVERRIDDEN_SECTIONS:
+                if getattr(entry, key) is not None:  # checked as the section it overrides: unknown keys and ranges alike
                     try:
-                        section.model_validate({**getattr(self, key).model_dump(), **override})
+                        self.section_of(entry, key)
                     except ValidationError as error:
                         problems = "; ".join(_one_line(problem) for problem in error.errors())
                         raise ValueError(f"assignments: {entry.id}: {key}: {problems}") from None
         return self
+
+    def section_of(self, entry: AssignmentSection, key: str) -> BaseModel:
+        """The `late_policy` or `budget` an assignment goes by: the course's, with the keys the entry gives replaced."""
+        return OVERRIDDEN_SECTIONS[key].model_validate({**getattr(self, key).model_dump(), **(getattr(entry, key) or {})})
 
     @property
     def assignment_list(self) -> list[AssignmentSection]:
@@ -161,6 +164,7 @@ def _one_line(problem: dict) -> str:
 
 
 OVERRIDES = ("points", "late_policy", "budget", "extensions", "canvas_assignment_id")
+OVERRIDDEN_SECTIONS: dict[str, type[BaseModel]] = {"late_policy": LatePolicySection, "budget": BudgetSection}
 
 
 def describe_errors(path: Path, error: ValidationError) -> str:

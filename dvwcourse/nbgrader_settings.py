@@ -10,7 +10,7 @@ from traitlets.config import Config
 from .deadlines import CourseLatePenalty
 from .lms_export import CourseExport
 from .preprocessors import DeduplicateGradeIds
-from .settings import Course, load_course
+from .settings import Course, read_course_file
 
 
 def benign_stderr_pattern(warning_names: tuple[str, ...]) -> str:
@@ -58,6 +58,7 @@ def configure_course_loop(c: Config, course: Course) -> None:
     c.AssignLatePenalties.plugin_class = CourseLatePenalty
     for name, value in course.late_policy.model_dump().items():
         setattr(c.CourseLatePenalty, name, value)
+    _, settings = read_course_file(course.root)
     c.CourseLatePenalty.assignment_policies = {
-        assignment: load_course(course.root, assignment).late_policy.model_dump() for assignment in course.assignment_ids}
+        entry.id: settings.section_of(entry, "late_policy").model_dump() for entry in settings.assignment_list}
     c.CourseExport.course_root = str(course.root)

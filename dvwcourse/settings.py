@@ -5,14 +5,14 @@ assignment's own points, due date, late policy, budget and extensions (course-wi
 works on such a view; `assignment_views` gives every notebook of every assignment (or of one)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
-from .course_schema import BudgetSection, CourseFile, LatePolicySection, describe_errors
+from .course_schema import CourseFile, LatePolicySection, describe_errors
 
 
 class CourseError(Exception):
@@ -128,8 +128,7 @@ def load_course(root: Path | None = None, assignment: str | None = None, noteboo
     names = entry.notebook_names
     if notebook is not None and notebook not in names:
         raise CourseError(f"{root / 'course.yml'}: assignment {entry.id} has no notebook {notebook!r} (it has {', '.join(names)})")
-    late_policy = LatePolicySection.model_validate({**settings.late_policy.model_dump(), **(entry.late_policy or {})})
-    budget = BudgetSection.model_validate({**settings.budget.model_dump(), **(entry.budget or {})})
+    late_policy, budget = settings.section_of(entry, "late_policy"), settings.section_of(entry, "budget")
     extensions = entry.extensions if entry.extensions is not None else settings.lms.extensions
     sandbox = settings.sandbox
     return Course(
@@ -184,5 +183,5 @@ def assignment_views(course: Course, assignment: str | None = None) -> list[Cour
     views = []
     for assignment_id in ids:
         first = load_course(course.root, assignment_id)
-        views += [first] + [load_course(course.root, assignment_id, name) for name in first.notebooks[1:]]
+        views += [replace(first, notebook=name) for name in first.notebooks]  # the notebook is all that differs
     return views

@@ -12,12 +12,14 @@ import yaml
 from nbgrader.preprocessors import AssignLatePenalties
 
 from conftest import copy_course, require_sandbox
-from course_fixtures import copy_fixture_source, fixture_entry, fixture_samples
+from course_fixtures import copy_fixture_source, fixture_entry, fixture_samples, new_master, nbgrader_cell
 from test_cluster import cluster  # noqa: F401  (the Dask cluster fixture)
+from dvwcourse.cells import graded_cells, points
 from dvwcourse.cli import chosen_assignments, for_view, main, split_assignment, view_of_notebook
 from dvwcourse.deadlines import late_plugin
 from dvwcourse.intake import find_submissions
 from dvwcourse.nbgrader_api import course_config, open_gradebook
+from dvwcourse.release import sync_points
 from dvwcourse.safe_grading import Grader
 from dvwcourse.samples import fill_answers, read_sample_answers, sample_answers
 from dvwcourse.settings import Course, CourseError, load_course
@@ -208,3 +210,27 @@ def test_the_second_assignment_grades_alike_on_dask_and_with_stock_nbgrader(grad
     assert main(["--course", str(root), "grade", SECOND, "--engine", "nbgrader", "--csv", str(tmp_path / "stock.csv")]) == 0
     assert gradebook_scores(second) == SECOND_SCORES  # nbgrader's own autograde agrees
     assert gradebook_scores(first) == {"ada": 24.0}  # and the first assignment's scores stand
+
+
+def two_notebook_masters(root: Path, second_test: str) -> Course:
+    """Assignment b's masters, one.ipynb (test_y) and two.ipynb (`second_test`), with points 0 in the notebooks."""
+    for name, test in (("one", "test_y"), ("two", second_test)):
+        folder = root / "source" / "b"
+        folder.mkdir(parents=True, exist_ok=True)
+        nbformat.write(new_master([nbgrader_cell("answer", f"answer_{name}", "x = 1"),
+                                   nbgrader_cell("test", test, "assert x == 1", points=0)]), folder / f"{name}.ipynb")
+    return load_course(root, "b")
+
+
+def test_release_prices_every_notebook_of_an_assignment_and_refuses_a_grade_id_in_two(two):
+    settings = yaml.safe_load((two.root / "course.yml").read_text())
+    settings["assignments"][1]["points"] = {"test_y": 1, "test_z": 3}
+    (two.root / "course.yml").write_text(yaml.safe_dump(settings))
+    sync_points(two_notebook_masters(two.root, "test_z"))
+    written = {name: graded_cells(nbformat.read(two.root / "source" / "b" / f"{name}.ipynb", as_version=4))
+               for name in ("one", "two")}
+    assert {name: {gid: points(cell) for gid, cell in cells.items()} for name, cells in written.items()} == {
+        "one": {"test_y": 1}, "two": {"test_z": 3}}
+    with pytest.raises(CourseError, match=r"no such cell: \['test_z'\]; cells without points: \[\]; "
+                                          r"in more than one notebook of b: \['test_y'\]\)"):
+        sync_points(two_notebook_masters(two.root, "test_y"))  # two.ipynb now repeats one.ipynb's test
