@@ -1,10 +1,12 @@
 """Shared fixtures: the course, throwaway copies of it, and the master's code run in-process."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from dataclasses import replace
 from typing import Iterator
 
 import matplotlib
@@ -12,6 +14,7 @@ import nbformat
 import pytest
 
 from corpus import CASES, build
+from dvwcourse.assemble import read_answers
 from dvwcourse.course_copy import copy_course as copy_inputs
 from dvwcourse.intake import find_submissions
 from dvwcourse.release import build_release
@@ -148,6 +151,25 @@ def graded_corpus(tmp_path_factory):
     lines += [f"{name}: {CASES[name].what}: {r.score:g}/{r.max_score:g}, {r.status}, {r.seconds:.1f} s" for name, r in reports.items()]
     (ARTIFACTS / "corpus-results.txt").write_text("\n".join(lines) + "\n")
     return course, grader, reports
+
+
+@pytest.fixture(scope="session")
+def cold_graded_corpus(graded_corpus) -> dict:
+    """graded_corpus's submissions judged again on cold kernels (not recorded), one per distinct set of answers: the
+    grader runs nothing else of a file, so cases that differ only in their test cells, metadata or kernelspec run the
+    same code. Reports by case."""
+    course, grader, _ = graded_corpus
+    assert grader.warm is not None and not grader.warm.unavailable
+    cold = Grader(replace(course, sandbox=replace(course.sandbox, warm_kernels=False)))
+    assert cold.warm is None
+    cold.use_master_data(grader.master_data())
+    distinct = {}
+    for submission in find_submissions(course, course.root / "incoming"):
+        answers = read_answers(submission.notebook, grader.template)
+        distinct.setdefault(json.dumps([sorted(answers.cells.items()), answers.unreadable]), submission)
+    submissions = list(distinct.values())
+    assert len(submissions) > len(CASES) * 3 // 4
+    return {e.report.student: e.report for e in LocalWorkers(2).evaluate(cold.job(), submissions)}
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups

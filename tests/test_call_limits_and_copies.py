@@ -4,21 +4,15 @@ and the notebook graded again on a fresh kernel, where that call fails at once. 
 Rearranged copies of the teacher are copies (Exercise 6)."""
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
-from conftest import copy_course, require_sandbox, tighten_limits, write_corpus
 from corpus import CASES, Case, hang_when_graded
-from dvwcourse.intake import Submission, find_submissions
-from dvwcourse.release import build_release
-from dvwcourse.safe_grading import MAX_FRESH_KERNELS, MIN_CALL_SECONDS, Grader, call_time_limits
+from dvwcourse.intake import Submission
+from dvwcourse.safe_grading import MAX_FRESH_KERNELS, MIN_CALL_SECONDS, call_time_limits
 from dvwcourse.kernel import kernel_agent
-from dvwcourse.settings import load_course
 from dvwcourse.trusted_tests import READING, CallClock, GraderNamespace, CallTimedOut, KernelStopped, StudentCodeError, StudentFunction
-from dvwcourse.workers import LocalWorkers
 
-CELL_SECONDS = 20  # tighten_limits: a stopped call must cost far less than this
+CELL_SECONDS = 20  # graded_corpus's (tighten_limits): a stopped call must cost far less than this
 NAMES = ["hang_when_graded", "hang_ignoring_interrupt", "hang_when_read", "teacher_rearranged", "teacher_rearranged_moved"]
 
 
@@ -85,20 +79,12 @@ def test_reading_values_that_time_out_fails_in_the_graders_words():
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """The stallers and rearranged teachers of the corpus, graded on warm kernels (the course's default) and cold."""
-    root = tmp_path_factory.mktemp("limits")
-    tighten_limits(copy_course(root).root, CELL_SECONDS)
-    require_sandbox()
-    course = load_course(root)
-    build_release(course)
-    write_corpus(course, root / "incoming", NAMES)
-    warm = Grader(course)
-    reports = {r.student: r for r in warm.grade_all(find_submissions(course, root / "incoming"), workers=LocalWorkers(2))}
-    cold = Grader(replace(course, sandbox=replace(course.sandbox, warm_kernels=False)))
-    cold.use_master_data(warm.master_data())
-    cold_report = cold.evaluate(Submission("hang_ignoring_interrupt", root / "incoming" / "hang_ignoring_interrupt.ipynb")).report
-    return course, warm, reports, cold_report
+def graded(graded_corpus, cold_graded_corpus):
+    """The stallers and rearranged teachers of the corpus, graded on warm kernels (the course's default), and one
+    staller graded cold: graded_corpus's limits are this module's (CELL_SECONDS)."""
+    course, warm, reports = graded_corpus
+    assert course.sandbox.cell_seconds == CELL_SECONDS
+    return course, warm, {name: reports[name] for name in NAMES}, cold_graded_corpus["hang_ignoring_interrupt"]
 
 
 def lost(report) -> set[str]:

@@ -83,12 +83,16 @@ def course_in(folder: Path, mode: str, **settings: int):
 
 
 def write_submissions(course, folder: Path, answers_by_student: dict[str, dict[str, str]]) -> Path:
+    """Each student answers only the cells given (no training to pay for: these tests are about the disk)."""
     release = nbformat.read(course.release_notebook, as_version=4)
     folder.mkdir()
     for student, answers in answers_by_student.items():
-        (folder / f"{student}.ipynb").write_bytes(
-            build(Case("correct", answers), release, sample_answers(course, "alternative_solutions"), {}, course.root))
+        (folder / f"{student}.ipynb").write_bytes(build(Case("blank", answers), release, {}, {}, course.root))
     return folder
+
+
+def answered(course, *grade_ids: str) -> dict[str, str]:
+    return {grade_id: sample_answers(course, "alternative_solutions")[grade_id] for grade_id in grade_ids}
 
 
 # -- without kernels ------------------------------------------------------------------------------
@@ -265,7 +269,9 @@ def test_a_submission_that_fills_its_disk_is_graded_on_what_ran_and_the_next_gra
     build_release(course)
     filler = FILLER.replace("COURSE", repr(str(course.root))).replace("CAP", str(5 * max(WORK_FOLDER_BYTES, TMP_BYTES)))
     correct_first = sample_answers(course, "alternative_solutions")[FIRST]
-    incoming = write_submissions(course, tmp_path / "incoming", {"a_filler": {FIRST: filler + correct_first}, "b_next": {}})
+    incoming = write_submissions(course, tmp_path / "incoming", {"a_filler": {FIRST: filler + correct_first},
+                                                                 "b_next": answered(course, FIRST)})
+    points = course.points[f"test_{FIRST}"]
     reports = {r.student: r for r in Grader(course).grade_all(find_submissions(course, incoming))}
 
     filled = filled_report(course, "a_filler")
@@ -277,11 +283,11 @@ def test_a_submission_that_fills_its_disk_is_graded_on_what_ran_and_the_next_gra
     assert filled["course"][0] == 0 and not (course.root / "dvw-fill").exists()
 
     a_filler, b_next = reports["a_filler"], reports["b_next"]
-    assert (a_filler.status, a_filler.score) == ("graded", 24), a_filler.notes
+    assert (a_filler.status, a_filler.score) == ("graded", points), a_filler.notes
     assert any(f"wrote more than {WORK_FOLDER_BYTES // MB} MB" in note for note in a_filler.notes), a_filler.notes
     feedback = (course.root / "feedback" / "a_filler" / course.assignment_id / f"{course.notebook}.html").read_text()
     assert f"wrote more than {WORK_FOLDER_BYTES // MB} MB" in feedback
-    assert (b_next.status, b_next.score, b_next.notes) == ("graded", 24, [])
+    assert (b_next.status, b_next.score, b_next.notes) == ("graded", points, [])
 
 
 @pytest.mark.integration
@@ -289,10 +295,9 @@ def test_low_disk_space_stops_the_batch_cleanly_and_loses_nothing(small_disk, mo
     # The guard is on the grader's own writes, whatever confines the kernels: one mode is enough.
     course = course_in(small_disk / "course", "sandboxed", min_free_disk_bytes=10 * MB)
     build_release(course)
-    mistakes = sample_answers(course, "mistakes")
-    incoming = write_submissions(course, small_disk / "incoming", {
-        "ann": {}, "bob": {"make_data": mistakes["make_data"]}, "cat": {"compute_loss": mistakes["compute_loss"]},
-    })
+    answers = {"ann": ["get_num_params", "make_data"], "bob": ["get_num_params"], "cat": ["make_data"]}
+    incoming = write_submissions(course, small_disk / "incoming", {s: answered(course, *ids) for s, ids in answers.items()})
+    scores = {s: sum(course.points[f"test_{grade_id}"] for grade_id in ids) for s, ids in answers.items()}
     csv_path = course.root / "grades.csv"
 
     # The disk fills up (another program, say) right after the first submission is recorded.
@@ -314,7 +319,7 @@ def test_low_disk_space_stops_the_batch_cleanly_and_loses_nothing(small_disk, mo
     assert not course.autograded_notebook("bob").exists() and not course.autograded_notebook("cat").exists()
     with open_gradebook(course) as gradebook:
         assert [s.student_id for s in gradebook.assignment_submissions(course.assignment_id)] == ["ann"]
-        assert gradebook.find_submission(course.assignment_id, "ann").score == float(rows["ann"]["score"]) == 24
+        assert gradebook.find_submission(course.assignment_id, "ann").score == float(rows["ann"]["score"]) == scores["ann"]
     assert not [p for p in course.root.rglob(".*.tmp")]  # no half-written file left behind
 
     # Space is freed: the next run grades exactly what was left, and keeps what was recorded.
@@ -322,7 +327,7 @@ def test_low_disk_space_stops_the_batch_cleanly_and_loses_nothing(small_disk, mo
     monkeypatch.setattr(Grader, "record", record)
     assert cli.safe_grade(course, incoming, csv_path) == 0
     rows = {row["student"]: row for row in csv.DictReader(csv_path.open())}
-    assert {s: (rows[s]["status"], rows[s]["score"]) for s in rows} == {"ann": ("graded", "24"), "bob": ("graded", "22"), "cat": ("graded", "22")}
+    assert {s: (rows[s]["status"], float(rows[s]["score"])) for s in rows} == {s: ("graded", score) for s, score in scores.items()}
     assert "(unchanged)" in capsys.readouterr().out  # ann was not graded again
     with open_gradebook(course) as gradebook:
-        assert {s.student_id: s.score for s in gradebook.assignment_submissions(course.assignment_id)} == {"ann": 24, "bob": 22, "cat": 22}
+        assert {s.student_id: s.score for s in gradebook.assignment_submissions(course.assignment_id)} == scores

@@ -13,9 +13,11 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from conftest import copy_course, write_corpus
+from corpus import Case, build
 from waiting import tree_cpu_seconds, wait_until
 from dvwcourse.cells import raw_grade_id
 from dvwcourse.nbgrader_api import open_gradebook
@@ -206,33 +208,38 @@ def test_a_batch_killed_mid_way_then_rerun_grades_every_submission_exactly_once(
 
 
 def test_manual_grades_survive_a_forced_regrade_and_a_changed_code_answer(course_with, tmp_path):
-    course, incoming = course_with(["correct"])
+    course, incoming = course_with([])
+    # Only make_data answered (three grading runs of a whole correct notebook would cost its training three times).
+    release = nbformat.read(course.release_notebook, as_version=4)
+    (incoming / "ada.ipynb").write_bytes(build(Case("blank", {"make_data": sample_answers(course, "alternative_solutions")["make_data"]}),
+                                                   release, {}, {}, course.root))
     assert grade(course, str(incoming)).returncode == 0
     cell, score, comment = "discussion_zero_loss", 1.5, "Right idea; say why a wide enough net can reach zero loss."
     with open_gradebook(course) as gradebook:  # as formgrader saves a grader's work
-        grade_row = gradebook.find_grade(cell, course.notebook, course.assignment_id, "correct")
-        comment_row = gradebook.find_comment(cell, course.notebook, course.assignment_id, "correct")
+        grade_row = gradebook.find_grade(cell, course.notebook, course.assignment_id, "ada")
+        comment_row = gradebook.find_comment(cell, course.notebook, course.assignment_id, "ada")
         grade_row.manual_score = score
         comment_row.manual_comment = comment
         gradebook.db.commit()
 
     def manual_and_total():
         with open_gradebook(course) as gradebook:
-            return (gradebook.find_grade(cell, course.notebook, course.assignment_id, "correct").manual_score,
-                    gradebook.find_comment(cell, course.notebook, course.assignment_id, "correct").manual_comment,
-                    gradebook.find_submission_notebook(course.notebook, course.assignment_id, "correct").score)
+            return (gradebook.find_grade(cell, course.notebook, course.assignment_id, "ada").manual_score,
+                    gradebook.find_comment(cell, course.notebook, course.assignment_id, "ada").manual_comment,
+                    gradebook.find_submission_notebook(course.notebook, course.assignment_id, "ada").score)
 
     total = manual_and_total()[2]
+    assert total == course.points["test_make_data"] + score
     forced = grade(course, str(incoming), "--force")
-    assert forced.returncode == 0 and row_status(forced.stdout, "correct") == "graded"
+    assert forced.returncode == 0 and row_status(forced.stdout, "ada") == "graded"
     assert manual_and_total() == (score, comment, total)
 
-    notebook = json.loads((incoming / "correct.ipynb").read_text())
+    notebook = json.loads((incoming / "ada.ipynb").read_text())
     (answer,) = [c for c in notebook["cells"] if raw_grade_id(c) == "make_data"]
     answer["source"] = sample_answers(course, "mistakes")["make_data"]
-    (incoming / "correct.ipynb").write_text(json.dumps(notebook))
+    (incoming / "ada.ipynb").write_text(json.dumps(notebook))
     changed = grade(course, str(incoming))
-    assert changed.returncode == 0 and row_status(changed.stdout, "correct") == "graded"
+    assert changed.returncode == 0 and row_status(changed.stdout, "ada") == "graded"
     assert manual_and_total() == (score, comment, total - 2)  # test_make_data lost; the manual grade kept
 
 

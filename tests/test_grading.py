@@ -15,8 +15,8 @@ from dvwcourse.samples import fill_answers, sample_answers
 
 pytestmark = pytest.mark.integration  # starts nbgrader and kernels
 
-# One wrong function at a time, under nbgrader's own autograde: two of them (the corpus checks every function under
-# safe grading; each of these costs a whole notebook run).
+# Two wrong functions in one submission, under nbgrader's own autograde (the corpus checks every function alone under
+# safe grading; each submission here costs a whole notebook run).
 STOCK_MISTAKES = ["make_data", "train_model"]
 
 
@@ -30,19 +30,17 @@ def graded(tmp_path_factory):
     release = nbformat.read(course.release_notebook, as_version=4)
     correct = sample_answers(course, "alternative_solutions")
     mistakes = sample_answers(course, "mistakes")
+    # Correct, but torch prints a UserWarning to stderr inside test_compute_loss.
+    warning = "def compute_loss(net, X, y):\n    return float(nn.functional.mse_loss(net(X), y))"
     submissions = {
-        "correct": fill_answers(release, correct, "test"),
+        "correct": fill_answers(release, {**correct, "compute_loss": warning}, "test"),
         "blank": fill_answers(release, {}, "test"),
         "blank_tests_edited": edit_tests(fill_answers(release, {}, "test")),
         "blank_tests_deleted": delete_tests(fill_answers(release, {}, "test")),
         "blank_tests_duplicated": duplicate_tests(fill_answers(release, {}, "test")),
         "mistakes_tests_edited": edit_tests(fill_answers(release, {**correct, **mistakes}, "test")),
     }
-    # Correct, but torch prints a UserWarning to stderr inside test_compute_loss.
-    warning = "def compute_loss(net, X, y):\n    return float(nn.functional.mse_loss(net(X), y))"
-    submissions["correct_with_warning"] = fill_answers(release, {**correct, "compute_loss": warning}, "test")
-    for function in STOCK_MISTAKES:
-        submissions[f"mistake_{function}"] = fill_answers(release, {**correct, function: mistakes[function]}, "test")
+    submissions["mistakes"] = fill_answers(release, {**correct, **{f: mistakes[f] for f in STOCK_MISTAKES}}, "test")
     for student, nb in submissions.items():
         path = course.submitted_notebook(student)
         path.parent.mkdir(parents=True)
@@ -70,8 +68,8 @@ def test_correct_submission_written_differently_gets_every_point(graded):
 
 def test_a_torch_warning_in_a_test_cell_costs_nothing(graded):
     course, _, rows = graded
-    assert rows["correct_with_warning"]["auto_score"] == 24
-    graded_nb = nbformat.read(course.autograded_notebook("correct_with_warning"), as_version=4)
+    assert rows["correct"]["auto_score"] == 24  # its compute_loss makes torch warn
+    graded_nb = nbformat.read(course.autograded_notebook("correct"), as_version=4)
     (cell,) = [c for c in graded_nb.cells if c.id == "test_compute_loss"]
     assert not any(o.get("name") == "stderr" for o in cell.outputs)  # dropped by IgnorePattern
 
@@ -81,13 +79,12 @@ def test_untouched_release_gets_nothing(graded):
     assert set(auto_scores(course, rows["blank"]).values()) == {0}
 
 
-@pytest.mark.parametrize("function", STOCK_MISTAKES)
-def test_one_wrong_function_loses_its_points_only(graded, function):
+def test_wrong_functions_lose_their_own_points_only(graded):
     course, _, rows = graded
-    scores = auto_scores(course, rows[f"mistake_{function}"])
+    scores = auto_scores(course, rows["mistakes"])
     lost = {name for name, score in scores.items() if score < course.points[name]}
-    assert lost == {f"test_{function}"}
-    assert scores[f"test_{function}"] == 0
+    assert lost == {f"test_{function}" for function in STOCK_MISTAKES}
+    assert all(scores[f"test_{function}"] == 0 for function in STOCK_MISTAKES)
 
 
 @pytest.mark.parametrize("student", ["blank_tests_edited", "blank_tests_deleted", "blank_tests_duplicated"])
