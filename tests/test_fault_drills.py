@@ -54,6 +54,16 @@ def course_with(released_course, tmp_path):
     return make
 
 
+def answering(course: Course, incoming: Path, student: str, answers: dict[str, str]) -> int:
+    """Write a submission that answers only `answers` (grade id: code, or "right" for the sample's): these drills are
+    about grading runs, so no training need be paid for. Returns the automatic points it earns."""
+    right = sample_answers(course, "alternative_solutions")
+    code = {grade_id: right[grade_id] if source == "right" else source for grade_id, source in answers.items()}
+    release = nbformat.read(course.release_notebook, as_version=4)
+    (incoming / f"{student}.ipynb").write_bytes(build(Case("blank", code), release, {}, {}, course.root))
+    return sum(course.points[f"test_{grade_id}"] for grade_id, source in answers.items() if source == "right")
+
+
 def grade_command(course: Course, *args: str) -> list[str]:
     return [sys.executable, "-m", "dvwcourse", "--course", str(course.root), "grade", *args]
 
@@ -99,30 +109,33 @@ def assert_all_gone(scratch_root, why: str) -> None:
 
 
 def test_a_plain_rerun_retries_a_submission_that_failed_for_an_environment_error(course_with, tmp_path):
-    course, incoming = course_with(["correct"])
+    course, incoming = course_with([])
+    points = answering(course, incoming, "ada", {"get_num_params": "right", "make_data": "right"})
     broken = tmp_path / "broken-bin"
     broken.mkdir()
     (broken / "bwrap").write_text("#!/bin/sh\necho 'bwrap: creating new namespace failed: Operation not permitted' >&2\nexit 1\n")
     (broken / "bwrap").chmod(0o755)
     failed = grade(course, str(incoming), env={**os.environ, "PATH": f"{broken}:{os.environ['PATH']}"})
     assert failed.returncode == 1, failed.stdout + failed.stderr
-    assert row_status(failed.stdout, "correct") == "error" and "refused: this worker cannot run the sandbox" in failed.stdout
-    assert not state(course, "correct")["final"] and "retried" in state(course, "correct")["why"]
+    assert row_status(failed.stdout, "ada") == "error" and "refused: this worker cannot run the sandbox" in failed.stdout
+    assert not state(course, "ada")["final"] and "retried" in state(course, "ada")["why"]
 
     fixed = grade(course, str(incoming))  # the environment is fixed; nothing is forced
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    assert row_status(fixed.stdout, "correct") == "graded"  # graded again, not "(unchanged)"
-    assert state(course, "correct")["final"] and state(course, "correct")["report"]["score"] == 24
+    assert row_status(fixed.stdout, "ada") == "graded"  # graded again, not "(unchanged)"
+    assert state(course, "ada")["final"] and state(course, "ada")["report"]["score"] == points
     with open_gradebook(course) as gradebook:
-        assert gradebook.find_submission(course.assignment_id, "correct").score == 24
+        assert gradebook.find_submission(course.assignment_id, "ada").score == points
 
 
 def test_state_damaged_by_a_crash_or_a_full_disk_is_regraded_and_named_never_a_traceback(course_with):
-    course, incoming = course_with(["blank", "mistake_make_data"])
+    course, incoming = course_with(["blank"])
+    mistake = sample_answers(course, "mistakes")["make_data"]
+    points = answering(course, incoming, "bob", {"get_num_params": "right", "make_data": mistake})
     first = grade(course, str(incoming))
     assert first.returncode == 0, first.stdout + first.stderr
     (cache,) = course.state_dir.glob("master-checks-*.json")
-    for path, keep in [(course.state_dir / "students" / "blank.json", 0.5), (course.state_dir / "students" / "mistake_make_data.json", 0),
+    for path, keep in [(course.state_dir / "students" / "blank.json", 0.5), (course.state_dir / "students" / "bob.json", 0),
                        (cache, 0.3)]:
         raw = path.read_bytes()
         path.write_bytes(raw[:int(len(raw) * keep)])  # cut short, as a crash or a full disk leaves a file
@@ -133,8 +146,8 @@ def test_state_damaged_by_a_crash_or_a_full_disk_is_regraded_and_named_never_a_t
     assert len(notes) == 3 and all("damaged" in line for line in notes)
     assert any("master-checks" in line and "the master was run again" in line for line in notes)
     assert any("blank.json" in line and "blank is graded again" in line for line in notes)
-    assert [row_status(rerun.stdout, s) for s in ("blank", "mistake_make_data")] == ["graded", "graded"]  # not "(unchanged)"
-    assert state(course, "mistake_make_data")["report"]["score"] == SCORES["mistake_make_data"]
+    assert [row_status(rerun.stdout, s) for s in ("blank", "bob")] == ["graded", "graded"]  # not "(unchanged)"
+    assert state(course, "bob")["report"]["score"] == points
     assert json.loads(cache.read_text())  # written back whole
 
 
@@ -209,10 +222,7 @@ def test_a_batch_killed_mid_way_then_rerun_grades_every_submission_exactly_once(
 
 def test_manual_grades_survive_a_forced_regrade_and_a_changed_code_answer(course_with, tmp_path):
     course, incoming = course_with([])
-    # Only make_data answered (three grading runs of a whole correct notebook would cost its training three times).
-    release = nbformat.read(course.release_notebook, as_version=4)
-    (incoming / "ada.ipynb").write_bytes(build(Case("blank", {"make_data": sample_answers(course, "alternative_solutions")["make_data"]}),
-                                                   release, {}, {}, course.root))
+    points = answering(course, incoming, "ada", {"make_data": "right"})
     assert grade(course, str(incoming)).returncode == 0
     cell, score, comment = "discussion_zero_loss", 1.5, "Right idea; say why a wide enough net can reach zero loss."
     with open_gradebook(course) as gradebook:  # as formgrader saves a grader's work
@@ -229,7 +239,7 @@ def test_manual_grades_survive_a_forced_regrade_and_a_changed_code_answer(course
                     gradebook.find_submission_notebook(course.notebook, course.assignment_id, "ada").score)
 
     total = manual_and_total()[2]
-    assert total == course.points["test_make_data"] + score
+    assert total == points + score
     forced = grade(course, str(incoming), "--force")
     assert forced.returncode == 0 and row_status(forced.stdout, "ada") == "graded"
     assert manual_and_total() == (score, comment, total)

@@ -290,8 +290,9 @@ def released(tmp_path_factory):
 
 
 def fake_kernel_submissions(course, folder, names):
-    """Correct submissions whose last answer cell also sends the frames of FAKE_KERNELS[name]."""
-    from corpus import CORRECT_CURVE_LENGTH, Case, build
+    """Submissions that answer two cells right, the first and the last, whose last answer also sends the frames of
+    FAKE_KERNELS[name] (no other answer: its training would cost seconds and prove nothing here)."""
+    from corpus import CORRECT_CURVE_LENGTH, FIRST, Case, build
     from dvwcourse.intake import find_submissions
     from dvwcourse.samples import sample_answers
 
@@ -303,7 +304,7 @@ def fake_kernel_submissions(course, folder, names):
         if name == "during_a_check":  # the frames go out when the grader calls curve_length, then it answers correctly
             sender = (f"{SEND_FORGED}_right = curve_length\ndef curve_length(curve):\n"
                       f"    _send_forged({FAKE_KERNELS[name]!r})\n    return _right(curve)\n")
-        case = Case("correct", {"curve_length": f"{CORRECT_CURVE_LENGTH}\n{sender}"})
+        case = Case("blank", {FIRST: correct[FIRST], "curve_length": f"{CORRECT_CURVE_LENGTH}\n{sender}"})
         (folder / f"{name}.ipynb").write_bytes(build(case, release, correct, mistakes, course.root))
     return find_submissions(course, folder)
 
@@ -314,20 +315,24 @@ def test_a_fake_kernel_is_stopped_recorded_with_the_earlier_points_and_not_grade
     from dvwcourse.safe_grading import Grader
     from dvwcourse.workers import LocalWorkers
 
+    from corpus import FIRST
+
     submissions = fake_kernel_submissions(released, tmp_path / "incoming", list(FAKE_KERNELS))
     grader = Grader(released)
     reports = grader.grade_all(submissions, workers=LocalWorkers(2))
+    earlier = released.points[f"test_{FIRST}"]  # the one right answer before the fake kernel
     for report in reports:
         reason = "the notebook's kernel stopped answering in Jupyter's format after cell " + (
             "test_curve_length" if report.student == "during_a_check" else "curve_length")
         lost = {cell.grade_id: cell.error for cell in report.cells if cell.points < cell.max_points}
-        assert (report.status, report.score, list(lost)) == ("incomplete", 22, ["test_curve_length"]), (report.student, report.notes)
+        scored = [cell.grade_id for cell in report.cells if cell.points == cell.max_points]
+        assert (report.status, report.score, scored) == ("incomplete", earlier, [f"test_{FIRST}"]), (report.student, report.notes)
         assert reason in lost["test_curve_length"] and report.kernels == 1
         feedback = released.root / "feedback" / report.student / released.assignment_id / f"{released.notebook}.html"
         assert reason.replace("'", "&#39;") in feedback.read_text()
     with open_gradebook(released) as gradebook:
         assert {r.student: gradebook.find_submission(released.assignment_id, r.student).score for r in reports} == {
-            name: 22 for name in FAKE_KERNELS}
+            name: earlier for name in FAKE_KERNELS}
     assert all(report.skipped for report in grader.grade_all(submissions, workers=LocalWorkers(2)))  # final: not graded again
 
 
