@@ -13,7 +13,7 @@ import matplotlib
 import nbformat
 import pytest
 
-from corpus import CASES, build
+from corpus import CASES, Case, build
 from dvwcourse.assemble import read_answers
 from dvwcourse.course_copy import copy_course as copy_inputs
 from dvwcourse.intake import find_submissions
@@ -93,6 +93,24 @@ def tighten_limits(course_root: Path, cell_seconds: int = 20) -> None:
     path = course_root / "course.yml"
     text = path.read_text().replace("cell_timeout_seconds: 60", f"cell_timeout_seconds: {cell_seconds}")
     path.write_text(text.replace("notebook_timeout_seconds: 240", "notebook_timeout_seconds: 180"))
+
+
+def right_answers(course: Course, *grade_ids: str) -> dict[str, str]:
+    """The correct sample's answers to `grade_ids` only."""
+    correct = sample_answers(course, "alternative_solutions")
+    return {grade_id: correct[grade_id] for grade_id in grade_ids}
+
+
+def answering_only(course: Course, answers: dict[str, str]) -> bytes:
+    """A submission that answers only `answers` (grade id: code), the release's stubs elsewhere: for tests about what
+    happens around grading, which need not pay for a whole notebook's training."""
+    release = nbformat.read(course.release_notebook, as_version=4)
+    return build(Case("blank", answers), release, {}, {}, course.root)
+
+
+def auto_points(course: Course, *grade_ids: str) -> float:
+    """The points of the test cells of the answers `grade_ids`."""
+    return sum(course.points[f"test_{grade_id}"] for grade_id in grade_ids)
 
 
 def write_corpus(course: Course, folder: Path, names) -> None:

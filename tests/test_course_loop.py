@@ -19,7 +19,7 @@ import yaml
 from nbgrader.preprocessors import AssignLatePenalties
 from nbgrader.utils import notebook_hash
 
-from conftest import copy_course
+from conftest import answering_only, auto_points, copy_course, right_answers
 from dvwcourse import cli, stock_grading
 from dvwcourse.batch_stop import GradebookUnavailable
 from dvwcourse.course_records import CourseRecords, update_course_records
@@ -38,7 +38,6 @@ from dvwcourse.records import Evaluation, GradeReport
 from dvwcourse.release import build_release
 from dvwcourse.roster import Student, read_extensions, read_roster
 from dvwcourse.safe_grading import Grader
-from dvwcourse.samples import sample_notebooks
 from dvwcourse.settings import Course, CourseError, load_course
 
 HOUR = 3600.0
@@ -470,13 +469,14 @@ def test_stock_nbgrader_autograde_applies_the_course_late_policy_itself(tmp_path
     update_course_records(course)  # the due date into the gradebook
     notebook = course.submitted_notebook("alan")
     notebook.parent.mkdir(parents=True)
-    nbformat.write(sample_notebooks(course)["make-data-mistake"], notebook)
+    # One right answer is enough to have a score to penalise (a whole notebook's training is beside the point).
+    notebook.write_bytes(answering_only(course, right_answers(course, "get_num_params")))
     (notebook.parent / "timestamp.txt").write_text("2026-12-05 18:00:00.000000 UTC")  # 26 h after 16:00 UTC
     [outcome] = stock_grading.autograde(course, ["alan"])
     assert outcome.graded, outcome.error
     with open_gradebook(course) as gradebook:
         submission = gradebook.find_submission(course.assignment_id, "alan")
-        assert submission.total_seconds_late == 26 * HOUR and submission.score > 0
+        assert submission.total_seconds_late == 26 * HOUR and submission.score == auto_points(course, "get_num_params")
         assert submission.late_submission_penalty == pytest.approx(late_penalty(course.late_policy, submission.score, 26 * HOUR))
         assert submission.late_submission_penalty == pytest.approx(0.2 * submission.score)  # two started days, 10% each
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import copy_course, require
-from corpus import FIRST, Case, build
+from conftest import answering_only, auto_points, copy_course, require, right_answers
+from corpus import FIRST
 from dvwcourse import cli
 from dvwcourse.atomic import write_text_atomic
 from dvwcourse.batch_stop import LowDiskSpace
@@ -27,7 +27,6 @@ from dvwcourse.nbgrader_api import open_gradebook
 from dvwcourse.kernel.out_of_space import out_of_space_notes
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import PENDING, Grader
-from dvwcourse.samples import sample_answers
 from dvwcourse.kernel.confine import PSEUDO_FILESYSTEMS, TEMP_FOLDERS
 from dvwcourse.kernel.sandbox import SANDBOX_UID, KernelLauncher, drop_to_uid, make_launcher
 from dvwcourse.kernel.scratch import can_mount, exchange_folder, private_tmp, remove_leftovers, scratch_folder
@@ -84,15 +83,10 @@ def course_in(folder: Path, mode: str, **settings: int):
 
 def write_submissions(course, folder: Path, answers_by_student: dict[str, dict[str, str]]) -> Path:
     """Each student answers only the cells given (no training to pay for: these tests are about the disk)."""
-    release = nbformat.read(course.release_notebook, as_version=4)
     folder.mkdir()
     for student, answers in answers_by_student.items():
-        (folder / f"{student}.ipynb").write_bytes(build(Case("blank", answers), release, {}, {}, course.root))
+        (folder / f"{student}.ipynb").write_bytes(answering_only(course, answers))
     return folder
-
-
-def answered(course, *grade_ids: str) -> dict[str, str]:
-    return {grade_id: sample_answers(course, "alternative_solutions")[grade_id] for grade_id in grade_ids}
 
 
 # -- without kernels ------------------------------------------------------------------------------
@@ -268,10 +262,10 @@ def test_a_submission_that_fills_its_disk_is_graded_on_what_ran_and_the_next_gra
     course = course_in(tmp_path / "course", mode, work_folder_bytes=WORK_FOLDER_BYTES, scratch_tmpfs_bytes=TMP_BYTES)
     build_release(course)
     filler = FILLER.replace("COURSE", repr(str(course.root))).replace("CAP", str(5 * max(WORK_FOLDER_BYTES, TMP_BYTES)))
-    correct_first = sample_answers(course, "alternative_solutions")[FIRST]
+    correct_first = right_answers(course, FIRST)[FIRST]
     incoming = write_submissions(course, tmp_path / "incoming", {"a_filler": {FIRST: filler + correct_first},
-                                                                 "b_next": answered(course, FIRST)})
-    points = course.points[f"test_{FIRST}"]
+                                                                 "b_next": right_answers(course, FIRST)})
+    points = auto_points(course, FIRST)
     reports = {r.student: r for r in Grader(course).grade_all(find_submissions(course, incoming))}
 
     filled = filled_report(course, "a_filler")
@@ -296,8 +290,8 @@ def test_low_disk_space_stops_the_batch_cleanly_and_loses_nothing(small_disk, mo
     course = course_in(small_disk / "course", "sandboxed", min_free_disk_bytes=10 * MB)
     build_release(course)
     answers = {"ann": ["get_num_params", "make_data"], "bob": ["get_num_params"], "cat": ["make_data"]}
-    incoming = write_submissions(course, small_disk / "incoming", {s: answered(course, *ids) for s, ids in answers.items()})
-    scores = {s: sum(course.points[f"test_{grade_id}"] for grade_id in ids) for s, ids in answers.items()}
+    incoming = write_submissions(course, small_disk / "incoming", {s: right_answers(course, *ids) for s, ids in answers.items()})
+    scores = {s: auto_points(course, *ids) for s, ids in answers.items()}
     csv_path = course.root / "grades.csv"
 
     # The disk fills up (another program, say) right after the first submission is recorded.

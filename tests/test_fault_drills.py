@@ -13,11 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from conftest import copy_course, write_corpus
-from corpus import Case, build
+from conftest import answering_only, auto_points, copy_course, right_answers, write_corpus
 from waiting import tree_cpu_seconds, wait_until
 from dvwcourse.cells import raw_grade_id
 from dvwcourse.nbgrader_api import open_gradebook
@@ -52,16 +50,6 @@ def course_with(released_course, tmp_path):
         write_corpus(course, incoming, names)
         return course, incoming
     return make
-
-
-def answering(course: Course, incoming: Path, student: str, answers: dict[str, str]) -> int:
-    """Write a submission that answers only `answers` (grade id: code, or "right" for the sample's): these drills are
-    about grading runs, so no training need be paid for. Returns the automatic points it earns."""
-    right = sample_answers(course, "alternative_solutions")
-    code = {grade_id: right[grade_id] if source == "right" else source for grade_id, source in answers.items()}
-    release = nbformat.read(course.release_notebook, as_version=4)
-    (incoming / f"{student}.ipynb").write_bytes(build(Case("blank", code), release, {}, {}, course.root))
-    return sum(course.points[f"test_{grade_id}"] for grade_id, source in answers.items() if source == "right")
 
 
 def grade_command(course: Course, *args: str) -> list[str]:
@@ -110,7 +98,8 @@ def assert_all_gone(scratch_root, why: str) -> None:
 
 def test_a_plain_rerun_retries_a_submission_that_failed_for_an_environment_error(course_with, tmp_path):
     course, incoming = course_with([])
-    points = answering(course, incoming, "ada", {"get_num_params": "right", "make_data": "right"})
+    (incoming / "ada.ipynb").write_bytes(answering_only(course, right_answers(course, "get_num_params", "make_data")))
+    points = auto_points(course, "get_num_params", "make_data")
     broken = tmp_path / "broken-bin"
     broken.mkdir()
     (broken / "bwrap").write_text("#!/bin/sh\necho 'bwrap: creating new namespace failed: Operation not permitted' >&2\nexit 1\n")
@@ -131,7 +120,8 @@ def test_a_plain_rerun_retries_a_submission_that_failed_for_an_environment_error
 def test_state_damaged_by_a_crash_or_a_full_disk_is_regraded_and_named_never_a_traceback(course_with):
     course, incoming = course_with(["blank"])
     mistake = sample_answers(course, "mistakes")["make_data"]
-    points = answering(course, incoming, "bob", {"get_num_params": "right", "make_data": mistake})
+    (incoming / "bob.ipynb").write_bytes(answering_only(course, {**right_answers(course, "get_num_params"), "make_data": mistake}))
+    points = auto_points(course, "get_num_params")
     first = grade(course, str(incoming))
     assert first.returncode == 0, first.stdout + first.stderr
     (cache,) = course.state_dir.glob("master-checks-*.json")
@@ -222,7 +212,8 @@ def test_a_batch_killed_mid_way_then_rerun_grades_every_submission_exactly_once(
 
 def test_manual_grades_survive_a_forced_regrade_and_a_changed_code_answer(course_with, tmp_path):
     course, incoming = course_with([])
-    points = answering(course, incoming, "ada", {"make_data": "right"})
+    (incoming / "ada.ipynb").write_bytes(answering_only(course, right_answers(course, "make_data")))
+    points = auto_points(course, "make_data")
     assert grade(course, str(incoming)).returncode == 0
     cell, score, comment = "discussion_zero_loss", 1.5, "Right idea; say why a wide enough net can reach zero loss."
     with open_gradebook(course) as gradebook:  # as formgrader saves a grader's work

@@ -292,20 +292,18 @@ def released(tmp_path_factory):
 def fake_kernel_submissions(course, folder, names):
     """Submissions that answer two cells right, the first and the last, whose last answer also sends the frames of
     FAKE_KERNELS[name] (no other answer: its training would cost seconds and prove nothing here)."""
-    from corpus import CORRECT_CURVE_LENGTH, FIRST, Case, build
+    from conftest import answering_only, right_answers
+    from corpus import CORRECT_CURVE_LENGTH, FIRST
     from dvwcourse.intake import find_submissions
-    from dvwcourse.samples import sample_answers
 
-    release = nbformat.read(course.release_notebook, as_version=4)
-    correct, mistakes = sample_answers(course, "alternative_solutions"), sample_answers(course, "mistakes")
     folder.mkdir()
     for name in names:
         sender = forger(FAKE_KERNELS[name])
         if name == "during_a_check":  # the frames go out when the grader calls curve_length, then it answers correctly
             sender = (f"{SEND_FORGED}_right = curve_length\ndef curve_length(curve):\n"
                       f"    _send_forged({FAKE_KERNELS[name]!r})\n    return _right(curve)\n")
-        case = Case("blank", {FIRST: correct[FIRST], "curve_length": f"{CORRECT_CURVE_LENGTH}\n{sender}"})
-        (folder / f"{name}.ipynb").write_bytes(build(case, release, correct, mistakes, course.root))
+        answers = {**right_answers(course, FIRST), "curve_length": f"{CORRECT_CURVE_LENGTH}\n{sender}"}
+        (folder / f"{name}.ipynb").write_bytes(answering_only(course, answers))
     return find_submissions(course, folder)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import copy_course, tighten_limits
+from conftest import answering_only, copy_course, tighten_limits
 from corpus import CASES
 from waiting import cpu_seconds, wait_until
 from dvwcourse.checkspec import library_indexes, library_sources
@@ -119,11 +119,13 @@ def warm_course(tmp_path_factory):
 
 
 def submission(course, folder: Path, name: str, answers: dict[str, str], blank: bool = False) -> Submission:
-    """The correct sample with `answers` replaced; on a blank release instead when `blank` (no training: cheaper)."""
-    release = nbformat.read(course.release_notebook, as_version=4)
-    correct = {} if blank else sample_answers(course, "alternative_solutions")
+    """The correct sample with `answers` replaced; only `answers` when `blank` (no training: cheaper)."""
     path = folder / f"{name}.ipynb"
-    nbformat.write(fill_answers(release, {**correct, **answers}, "warm tests"), path)
+    if blank:
+        path.write_bytes(answering_only(course, answers))
+    else:
+        release = nbformat.read(course.release_notebook, as_version=4)
+        nbformat.write(fill_answers(release, {**sample_answers(course, "alternative_solutions"), **answers}, "warm tests"), path)
     return Submission(name, path)
 
 
