@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from conftest import copy_course, write_corpus
+from conftest import copy_course, share_master_run, write_corpus
 from waiting import wait_until
 from dvwcourse.intake import find_submissions
 from dvwcourse.release import build_release
@@ -40,6 +40,7 @@ def batch(tmp_path_factory):
     build_release(course)
     write_corpus(course, root / "incoming", BATCH)
     submissions = find_submissions(course, root / "incoming")
+    share_master_run(course)
     serial = Grader(course).grade_all(submissions, force=True)
     return course, submissions, outcome(serial)
 

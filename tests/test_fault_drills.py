@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import answering_only, auto_points, copy_course, right_answers, write_corpus
+from conftest import answering_only, auto_points, copy_course, right_answers, share_master_run, write_corpus
 from waiting import tree_cpu_seconds, wait_until
 from dvwcourse.cells import raw_grade_id
 from dvwcourse.nbgrader_api import open_gradebook
@@ -36,7 +36,7 @@ def released_course(tmp_path_factory) -> Course:
     are about grading runs, not about building a course)."""
     course = copy_course(tmp_path_factory.mktemp("released"))
     build_release(course)
-    Grader(course).master_data()
+    share_master_run(course)
     return course
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import require_sandbox
+from conftest import require_sandbox, share_master_run
 from dvwcourse.intake import find_submissions
 from dvwcourse.nbgrader_api import open_gradebook
 from dvwcourse.release import build_release
@@ -50,6 +50,7 @@ def graded(tmp_path_factory):
     (root / "incoming").mkdir()
     nbformat.write(sample_notebooks(course)["correct-student"], root / "incoming" / f"{STUDENT}.ipynb")
     submissions = find_submissions(course, root / "incoming")
+    share_master_run(course)
     [report] = Grader(course).grade_all(submissions)
     assert report.status == "graded", report.notes
     return course, submissions

@@ -10,7 +10,7 @@ from dataclasses import replace
 import nbformat
 import pytest
 
-from conftest import copy_course, write_corpus
+from conftest import copy_course, share_master_run, write_corpus
 from dvwcourse.intake import find_submissions
 from dvwcourse.release import build_release
 from dvwcourse.results import isolation_statement
@@ -28,6 +28,7 @@ def small_course(tmp_path_factory):
     build_release(course)
     incoming = root / "incoming"
     write_corpus(course, incoming, ["correct", "blank"])
+    share_master_run(course)
     return course, incoming
 
 

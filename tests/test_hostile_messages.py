@@ -277,7 +277,7 @@ FAKE_KERNELS = {
 
 @pytest.fixture(scope="module")
 def released(tmp_path_factory):
-    from conftest import copy_course, require_sandbox, tighten_limits
+    from conftest import copy_course, require_sandbox, share_master_run, tighten_limits
     from dvwcourse.release import build_release
     from dvwcourse.settings import load_course
 
@@ -286,6 +286,7 @@ def released(tmp_path_factory):
     tighten_limits(copy_course(root).root)
     course = load_course(root)
     build_release(course)
+    share_master_run(course)
     return course
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_course, require_sandbox
+from conftest import copy_course, require_sandbox, share_master_run
 from dvwcourse import cli
 from dvwcourse.nbgrader_api import open_gradebook
 from dvwcourse.release import build_release
@@ -36,6 +36,7 @@ def course(tmp_path_factory) -> Course:
     (root / "samples" / "roster.csv").write_text(ROSTER)
     course = load_course(root)
     build_release(course)  # the assignment in the gradebook
+    share_master_run(course)
     return course
 
 

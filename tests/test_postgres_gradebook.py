@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from conftest import answering_only, auto_points, copy_course, right_answers, write_corpus
+from conftest import answering_only, auto_points, copy_course, right_answers, share_master_run, write_corpus
 import dvwcourse.nbgrader_api as nbgrader_api
 from dvwcourse.batch_stop import GradebookUnavailable
 from dvwcourse.intake import find_submissions
@@ -86,6 +86,7 @@ def postgres_course(folder: Path, url: str, names: list[str]):
     course = load_course(folder)
     build_release(course)  # nbgrader's generate_assignment records the assignment in PostgreSQL
     write_corpus(course, folder / "incoming", names)
+    share_master_run(course)
     return course
 
 

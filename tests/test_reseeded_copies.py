@@ -9,7 +9,7 @@ import json
 import nbformat
 import pytest
 
-from conftest import copy_course, require_sandbox
+from conftest import copy_course, require_sandbox, share_master_run
 from dvwcourse.intake import find_submissions
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import Grader
@@ -40,6 +40,7 @@ def test_every_reseeded_copy_of_a_correct_submission_gets_every_automatic_point(
         notebook = fill_answers(release, reseeded(correct, seed), "reseeded")
         (incoming / f"seed-{seed}.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
 
+    share_master_run(course)
     reports = Grader(course).grade_all(find_submissions(course, incoming), workers=LocalWorkers(2))
 
     assert len(reports) == len(SEEDS) and all(report.status == "graded" for report in reports)

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import answering_only, copy_course, tighten_limits
+from conftest import answering_only, copy_course, share_master_run, tighten_limits
 from corpus import CASES
 from waiting import cpu_seconds, wait_until
 from dvwcourse.checkspec import library_indexes, library_sources
@@ -115,6 +115,7 @@ def warm_course(tmp_path_factory):
     tighten_limits(copy_course(root).root)
     course = load_course(root)
     build_release(course)
+    share_master_run(course)
     return course
 
 
