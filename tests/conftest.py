@@ -5,8 +5,8 @@ import json
 import os
 import shutil
 import tempfile
-from pathlib import Path
 from dataclasses import replace
+from pathlib import Path
 from typing import Iterator
 
 import matplotlib
@@ -165,10 +165,11 @@ def shared_master_runs(tmp_path_factory) -> None:
     SHARED_MASTER_RUNS[:] = [folder]
 
 
-def share_master_run(course: Course) -> None:
+def share_master_run(course: Course) -> Grader:
     """Cache the master's run in `course`'s state folder, as a first batch leaves it: copied from an earlier course of
     this test run with the same fingerprint (the master's cache key: master, release, grading settings, isolation and
-    grading code), else run here and offered to the next. A master costs a kernel and its training (about 14 s)."""
+    grading code), else run here and offered to the next. A master costs a kernel and its training (about 14 s).
+    Returns the grader that read it."""
     grader = Grader(course)
     name = f"master-checks-{grader.fingerprint}.json"
     shared, own = SHARED_MASTER_RUNS[0] / name, course.state_dir / name
@@ -180,6 +181,7 @@ def share_master_run(course: Course) -> None:
         partial = shared.with_name(f"{name}.{os.getpid()}.partial")
         shutil.copyfile(own, partial)
         os.replace(partial, shared)
+    return grader
 
 
 @pytest.fixture(scope="session")
@@ -191,8 +193,7 @@ def graded_corpus(tmp_path_factory):
     course = load_course(root)
     build_release(course)
     write_corpus(course, root / "incoming", list(CASES))
-    share_master_run(course)
-    grader = Grader(course)
+    grader = share_master_run(course)
     reports = {r.student: r for r in grader.grade_all(find_submissions(course, root / "incoming"), workers=LocalWorkers(2))}
     ARTIFACTS.mkdir(exist_ok=True)
     lines = [format_reports(list(reports.values())), "", f"isolation: {grader.launcher.description}"]

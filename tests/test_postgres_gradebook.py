@@ -104,10 +104,10 @@ def test_a_postgresql_server_that_restarts_mid_batch_is_waited_for_and_one_that_
         tmp_path, postgres, monkeypatch):
     course = postgres_course(tmp_path, postgres.url, ["blank"])
     # Two more that answer a cell or two (this is about the gradebook's writes: no training to pay for).
-    answers = {"ann": right_answers(course, "get_num_params", "make_data"), "cat": right_answers(course, "get_num_params")}
-    for student, given in answers.items():
-        (tmp_path / "incoming" / f"{student}.ipynb").write_bytes(answering_only(course, given))
-    expected = {"ann": auto_points(course, "get_num_params", "make_data"), "blank": 0, "cat": auto_points(course, "get_num_params")}
+    answered = {"ann": ["get_num_params", "make_data"], "cat": ["get_num_params"]}
+    for student, grade_ids in answered.items():
+        (tmp_path / "incoming" / f"{student}.ipynb").write_bytes(answering_only(course, right_answers(course, *grade_ids)))
+    expected = {"blank": 0, **{student: auto_points(course, *grade_ids) for student, grade_ids in answered.items()}}
     submissions = find_submissions(course, tmp_path / "incoming")
     grader = Grader(course)
     grader.master_data()

@@ -22,7 +22,7 @@ from dvwcourse.kernel.fork_server import shell_magics
 from dvwcourse.intake import Submission
 from dvwcourse.release import build_release
 from dvwcourse.safe_grading import Grader
-from dvwcourse.samples import fill_answers, sample_answers
+from dvwcourse.samples import sample_answers
 from dvwcourse.settings import load_course
 from dvwcourse.kernel.uid_lease import leased_uid, processes_by_uid
 from dvwcourse.kernel.warm_kernels import WarmPool, _empty, mount_points_below_tmp
@@ -122,11 +122,7 @@ def warm_course(tmp_path_factory):
 def submission(course, folder: Path, name: str, answers: dict[str, str], blank: bool = False) -> Submission:
     """The correct sample with `answers` replaced; only `answers` when `blank` (no training: cheaper)."""
     path = folder / f"{name}.ipynb"
-    if blank:
-        path.write_bytes(answering_only(course, answers))
-    else:
-        release = nbformat.read(course.release_notebook, as_version=4)
-        nbformat.write(fill_answers(release, {**sample_answers(course, "alternative_solutions"), **answers}, "warm tests"), path)
+    path.write_bytes(answering_only(course, {**({} if blank else sample_answers(course, "alternative_solutions")), **answers}))
     return Submission(name, path)
 
 
